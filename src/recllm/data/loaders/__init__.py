@@ -1,0 +1,1 @@
+"""Readers of the native public dataset formats; each returns a canonical Dataset."""
