@@ -13,18 +13,24 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recllm.data.schema import Dataset
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
+# Bump whenever a loader's output changes, so that stale parses are not served.
+CACHE_FORMAT_VERSION = 2
 _MEMO_NAME = "file-hashes.json"
+# A file modified this recently may change again within the same mtime tick (file
+# systems stamp times with a coarse clock), so its hash is not memoised yet.
+_RACY_SECONDS = 2.0
 
 
 def file_sha256(path: Path, memo_dir: Path | None = None) -> str:
@@ -44,9 +50,12 @@ def file_sha256(path: Path, memo_dir: Path | None = None) -> str:
         return str(entry["sha256"])
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    if memo_path:
+    if memo_path and time.time() - stat.st_mtime > _RACY_SECONDS:
         memo[key] = {"signature": signature, "sha256": digest}
-        _atomic_write_text(memo_path, json.dumps(memo, indent=0))
+        try:
+            _atomic_write_text(memo_path, json.dumps(memo, indent=0))
+        except OSError as exc:
+            log.warning("cannot write the file-hash memo %s (%s)", memo_path, exc)
     return digest
 
 
@@ -77,10 +86,14 @@ def load_cached(
     if (entry / "meta.json").is_file():
         try:
             return read_dataset(entry)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
             log.warning("cache entry %s is unreadable (%s); parsing the source again", entry, exc)
     dataset = loader()
-    write_dataset(dataset, entry)
+    try:
+        write_dataset(dataset, entry)
+    except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
+        # A full disk or read-only cache must not stop the load itself.
+        log.warning("cannot write the cache entry %s (%s); continuing without it", entry, exc)
     return dataset
 
 

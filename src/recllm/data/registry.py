@@ -34,7 +34,12 @@ class Layout:
 
 LAYOUTS: tuple[Layout, ...] = (
     Layout("movielens-100k", "u.data", ("u.data", "u.item", "u.genre"), movielens.load_ml100k),
-    Layout("movielens-dat", "ratings.dat", ("ratings.dat", "movies.dat"), movielens.load_ml_dat),
+    Layout(
+        "movielens-dat",
+        "ratings.dat",
+        ("ratings.dat", "movies.dat", "tags.dat"),
+        movielens.load_ml_dat,
+    ),
     Layout(
         "movielens-1m-reconstructed",
         "ratings_reconstructed.csv.gz",
@@ -112,10 +117,13 @@ def resolve(source: str | Path, data_dir: Path | None = None) -> tuple[str, Path
         for folder in KNOWN[text].folders:
             if (root / folder).is_dir():
                 return text, root / folder
+        fetch = (
+            "recllm data synth" if text.startswith("synthetic") else f"recllm data download {text}"
+        )
         raise DatasetNotFoundError(
             f"dataset {text!r} is not in the data directory {root} (looked for "
             f"{', '.join(KNOWN[text].folders)}). Set --data-dir or RECLLM_DATA_DIR to the "
-            f"folder that holds it, or run `recllm data download {text}`."
+            f"folder that holds it, or run `{fetch}`."
         )
     path = Path(text).expanduser()
     if path.exists():
@@ -148,7 +156,9 @@ def load_dataset(
     """
     name, path = resolve(source, data_dir)
     if path.is_file():
-        if path.suffix == ".inter":
+        if path.suffix == ".inter" or _belongs_to_layout(path):
+            # A file of a known layout (ratings.dat, x.inter, reviews_X_5.json.gz) is read
+            # with the rest of its folder, not as a plain table.
             return load_dataset(path.parent, data_dir, cache_dir, use_cache)
         files = [path]
         format_name = "table"
@@ -163,6 +173,20 @@ def load_dataset(
     if not use_cache:
         return loader()
     return load_cached(loader, format_name, files, paths.cache_dir(cache_dir), extra)
+
+
+def _belongs_to_layout(path: Path) -> bool:
+    """Whether ``path`` is an input file of its folder's layout that no table reader takes.
+
+    CSV/TSV/Parquet files always stay plain tables (a generic ``ratings.csv`` too).
+    """
+    if any(s in (".csv", ".tsv", ".parquet") for s in path.suffixes):
+        return False
+    try:
+        layout = detect_layout(path.parent)
+    except DatasetNotFoundError:
+        return False
+    return any(path.match(pattern) for pattern in layout.inputs)
 
 
 def _load_named(layout: Layout, path: Path, name: str) -> Dataset:

@@ -18,6 +18,7 @@ derive them is a choice of the experiment, not a property of the file.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from recllm.errors import DataFormatError
+
+log = logging.getLogger(__name__)
 
 INTERACTION_COLUMNS = ("user", "item", "timestamp", "rating")
 OPTIONAL_INTERACTION_COLUMNS = ("review", "weight")
@@ -116,29 +119,49 @@ def build_dataset(
     for col in ("user_id", "item_id"):
         if col not in frame.columns:
             raise DataFormatError(name, f"interactions lack the column {col!r}")
+        _check_ids(frame[col], col, name)
+    if len(frame) == 0:
+        raise DataFormatError(name, "there are no interactions")
     user_codes, user_uniques = pd.factorize(frame["user_id"], sort=False)
-    raw_items = (
-        frame["item_id"].astype(str) if frame["item_id"].dtype != object else frame["item_id"]
-    )
+    # Factorize first and turn only the distinct ids into strings: 20M int ids -> str
+    # would cost seconds. (A raw id 7 and a metadata id "7" are the same item.)
+    raw_codes, raw_uniques = pd.factorize(frame["item_id"], sort=False)
+    unique_items = pd.Index(raw_uniques).astype(str)
 
     if items is None or len(items) == 0:
-        items = pd.DataFrame({ITEM_ID: pd.unique(raw_items)})
+        items = pd.DataFrame({ITEM_ID: unique_items})
     items = items.copy()
+    _check_ids(items[ITEM_ID], ITEM_ID, f"{name} item metadata")
     items[ITEM_ID] = items[ITEM_ID].astype(str)
     if items[ITEM_ID].duplicated().any():
         dup = items.loc[items[ITEM_ID].duplicated(), ITEM_ID].iloc[0]
         raise DataFormatError(name, f"item metadata lists item {dup!r} more than once")
-    known = pd.Index(items[ITEM_ID])
-    item_codes = known.get_indexer(raw_items)
-    unknown_mask = item_codes < 0
+    unique_codes = pd.Index(items[ITEM_ID]).get_indexer(unique_items)
+    unknown_mask = unique_codes < 0
+    info = dict(info or {})
     if unknown_mask.any():
-        extra = pd.unique(raw_items[unknown_mask])
+        extra = np.asarray(unique_items[unknown_mask], dtype=object)
         items = pd.concat([items, pd.DataFrame({ITEM_ID: extra})], ignore_index=True)
-        item_codes = pd.Index(items[ITEM_ID]).get_indexer(raw_items)
-        info = dict(info or {})
+        unique_codes[unknown_mask] = np.arange(len(items) - len(extra), len(items))
         info["items_without_metadata"] = len(extra)
+        if len(items) > len(extra):  # only worth saying when there is metadata at all
+            log.info(
+                "%s: %d item(s) have interactions but no metadata (e.g. %r); they get empty text",
+                name,
+                len(extra),
+                str(extra[0]),
+            )
+    item_codes = unique_codes[raw_codes]
     if not keep_unrated_items:
         used = np.unique(item_codes)
+        if len(used) < len(items):
+            log.info(
+                "%s: dropped %d of %d items of the metadata that no interaction refers to",
+                name,
+                len(items) - len(used),
+                len(items),
+            )
+            info["items_dropped_without_interactions"] = len(items) - len(used)
         remap = np.full(len(items), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
         items = items.iloc[used].reset_index(drop=True)
@@ -153,7 +176,7 @@ def build_dataset(
         }
     )
     if "review" in frame.columns:
-        out["review"] = frame["review"].astype("string").to_numpy()
+        out["review"] = pd.array(frame["review"].to_numpy(dtype=object), dtype="string")
     text_cols = [c for c in items.columns if c != ITEM_ID]
     items[text_cols] = items[text_cols].astype("string")
     return Dataset(
@@ -163,14 +186,34 @@ def build_dataset(
         items=items.reset_index(drop=True),
         rating_scale=rating_scale,
         text_template=text_template,
-        info=dict(info or {}),
+        info=info,
     )
 
 
+def _check_ids(values: pd.Series, column: str, name: str) -> None:
+    """Ids may not be missing or blank: such rows would silently merge into one user."""
+    missing = values.isna()
+    if isinstance(values.dtype, pd.StringDtype):
+        missing |= (values == "").fillna(False).astype(bool)
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataFormatError(
+            name, f"{int(missing.sum())} row(s) have no {column} (first: row {row})"
+        )
+
+
 def _as_timestamps(frame: pd.DataFrame, name: str) -> pd.Series:
+    """Seconds since the epoch as ``Int64``, from numbers, numeric strings or datetimes."""
     if "timestamp" not in frame.columns:
         return pd.Series(pd.array([pd.NA] * len(frame), dtype="Int64"))
-    col = frame["timestamp"]
+    col = frame["timestamp"].reset_index(drop=True)
+    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col):
+        # Parquet stores times as datetimes; their integer form is in (milli/micro/nano)
+        # seconds depending on the unit, so convert explicitly.
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+        seconds = (col - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
+        return pd.Series(pd.array(seconds, dtype="Int64"))
     if not pd.api.types.is_numeric_dtype(col):
         converted = pd.to_numeric(col, errors="coerce")
         bad = converted.isna() & col.notna()
@@ -180,7 +223,17 @@ def _as_timestamps(frame: pd.DataFrame, name: str) -> pd.Series:
                 name, f"non-numeric timestamp {col.iloc[row]!r} in interaction row {row}"
             )
         col = converted
-    return pd.Series(pd.array(col, dtype="Int64")).reset_index(drop=True)
+    values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    fractional = np.isfinite(values) & (values != np.floor(values))
+    if fractional.any():
+        log.info(
+            "%s: %d timestamp(s) have fractions of a second; rounded down to whole seconds",
+            name,
+            int(fractional.sum()),
+        )
+    if np.isinf(values).any():
+        raise DataFormatError(name, "timestamps include infinite values")
+    return pd.Series(pd.array(np.floor(values), dtype="Int64"))
 
 
 def _as_ratings(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -8,16 +8,15 @@ Python dict literals (single quotes), which :func:`ast.literal_eval` parses safe
 from __future__ import annotations
 
 import ast
-import html
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from recllm.data.io import iter_lines, read_delimited
+from recllm.data.io import iter_lines, read_delimited, unescape_html
 from recllm.data.loaders.recbole import item_table
 from recllm.data.schema import ITEM_ID, Dataset, build_dataset
 from recllm.errors import DataFormatError
@@ -29,6 +28,14 @@ AMAZON_TEMPLATE = "Title: {title} | Brand: {brand} | Categories: {categories} | 
 
 def iter_records(path: Path, allow_python_literals: bool = False) -> Iterable[dict[str, Any]]:
     """Yield one dict per line of a (gzipped) JSON-lines file, naming bad lines."""
+    for _, record in iter_numbered_records(path, allow_python_literals):
+        yield record
+
+
+def iter_numbered_records(
+    path: Path, allow_python_literals: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)``; blank lines are skipped, anything else must parse."""
     for line_no, line in iter_lines(path):
         text = line.strip()
         if not text:
@@ -37,18 +44,23 @@ def iter_records(path: Path, allow_python_literals: bool = False) -> Iterable[di
             record = json.loads(text)
         except json.JSONDecodeError as exc:
             if not allow_python_literals:
-                raise DataFormatError(path, f"not valid JSON ({exc.msg})", line_no) from exc
+                raise DataFormatError(
+                    path, f"not valid JSON ({exc.msg} at column {exc.colno})", line_no
+                ) from exc
             try:
                 record = ast.literal_eval(text)
             except (ValueError, SyntaxError, MemoryError, RecursionError) as exc2:
                 raise DataFormatError(
-                    path, "neither JSON nor a Python dict literal", line_no
+                    path,
+                    f"neither JSON ({exc.msg} at column {exc.colno}) nor a Python dict literal"
+                    f": {text[:60]!r}",
+                    line_no,
                 ) from exc2
         if not isinstance(record, dict):
             raise DataFormatError(
                 path, f"expected an object, found {type(record).__name__}", line_no
             )
-        yield record
+        yield line_no, record
 
 
 def read_reviews(path: Path) -> pd.DataFrame:
@@ -56,27 +68,45 @@ def read_reviews(path: Path) -> pd.DataFrame:
     rows: dict[str, list[Any]] = {
         k: [] for k in ("user_id", "item_id", "rating", "timestamp", "review")
     }
-    for index, record in enumerate(iter_records(path)):
-        try:
-            rows["user_id"].append(str(record["reviewerID"]))
-            rows["item_id"].append(str(record["asin"]))
-        except KeyError as exc:
-            raise DataFormatError(
-                path, f"record {index + 1} lacks the key {exc.args[0]!r}"
-            ) from exc
-        rows["rating"].append(record.get("overall"))
-        rows["timestamp"].append(record.get("unixReviewTime"))
+    for line_no, record in iter_numbered_records(path):
+        for key in ("reviewerID", "asin"):
+            if record.get(key) in (None, ""):
+                raise DataFormatError(path, f"the review lacks the key {key!r}", line_no)
+        rows["user_id"].append(str(record["reviewerID"]))
+        rows["item_id"].append(str(record["asin"]))
+        rows["rating"].append(_number(record, "overall", path, line_no))
+        rows["timestamp"].append(_number(record, "unixReviewTime", path, line_no))
         summary = str(record.get("summary") or "").strip()
         text = str(record.get("reviewText") or "").strip()
         rows["review"].append(f"{summary}. {text}" if summary and text else summary or text)
+    if not rows["user_id"]:
+        raise DataFormatError(path, "holds no reviews")
+    for column, key in (("rating", "overall"), ("timestamp", "unixReviewTime")):
+        missing = sum(v is None for v in rows[column])
+        if missing:
+            log.warning(
+                "%s: %d review(s) have no %r; kept with an empty %s", path, missing, key, column
+            )
     return pd.DataFrame(rows)
+
+
+def _number(record: dict[str, Any], key: str, path: Path, line_no: int) -> float | None:
+    value = record.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataFormatError(path, f"{key!r} must be a number, found {value!r}", line_no) from None
 
 
 def read_metadata(path: Path) -> pd.DataFrame:
     """Item metadata of either release (2014: Python literals; 2018: JSON)."""
     rows = []
-    for record in iter_records(path, allow_python_literals=True):
-        if "asin" not in record:
+    without_asin = 0
+    for _, record in iter_numbered_records(path, allow_python_literals=True):
+        if record.get("asin") in (None, ""):
+            without_asin += 1
             continue
         rows.append(
             {
@@ -84,11 +114,26 @@ def read_metadata(path: Path) -> pd.DataFrame:
                 "title": _text(record.get("title")),
                 "brand": _text(record.get("brand")),
                 "categories": _categories(record),
-                "price": _text(record.get("price")).lstrip("$"),
+                # 2018 prices are text ("$12.99", "$5.99 - $9.99"), 2014 ones numbers.
+                "price": _text(record.get("price")).replace("$", ""),
                 "description": _text(record.get("description"))[:1000],
             }
         )
-    return pd.DataFrame(rows).drop_duplicates(ITEM_ID, keep="first")
+    if without_asin:
+        log.warning("%s: ignored %d record(s) without an 'asin'", path, without_asin)
+    if not rows:
+        raise DataFormatError(path, "holds no item records with an 'asin'")
+    table = pd.DataFrame(rows)
+    duplicated = table[ITEM_ID].duplicated(keep="first")
+    if duplicated.any():
+        log.warning(
+            "%s: %d item(s) are listed more than once (e.g. %r); kept the first record",
+            path,
+            int(duplicated.sum()),
+            table.loc[duplicated, ITEM_ID].iloc[0],
+        )
+        table = table[~duplicated].reset_index(drop=True)
+    return table
 
 
 def _text(value: Any) -> str:
@@ -96,16 +141,19 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, list):
         value = " ".join(str(v) for v in value)
-    return html.unescape(str(value)).strip()
+    # One line per field, as in the RecBole item files: newlines inside titles become spaces.
+    return " ".join(unescape_html(str(value)).split())
 
 
 def _categories(record: dict[str, Any]) -> str:
     # 2014: "categories": [["Beauty", "Makeup", ...], ...]; 2018: "category": [...]
     raw = record.get("categories") or record.get("category") or []
+    if isinstance(raw, str):
+        raw = [raw]
     flat: list[str] = []
     for entry in raw:
         for name in entry if isinstance(entry, list) else [entry]:
-            name = html.unescape(str(name)).strip()
+            name = unescape_html(str(name)).strip()
             if name and name not in flat:
                 flat.append(name)
     return ", ".join(flat)
@@ -143,10 +191,16 @@ def _find_review_file(root: Path) -> Path:
     candidates = [
         p
         for p in sorted(root.glob("*.json*"))
-        if not p.name.startswith("meta_") and p.suffix in (".gz", ".json")
+        if not p.name.startswith("meta_") and p.name.endswith((".json", ".json.gz"))
     ]
     if not candidates:
         raise DataFormatError(root, "no Amazon review file (*.json.gz) in this folder")
+    if len(candidates) > 1:
+        names = [p.name for p in candidates]
+        raise DataFormatError(
+            root,
+            f"several Amazon review files {names}; put each category in its own folder",
+        )
     return candidates[0]
 
 
@@ -162,6 +216,7 @@ def load_amazon_beauty(root: Path) -> Dataset:
         ["user_id", "item_id", "timestamp"],
         ["timestamp"],
         header=True,
+        required=("user_id", "item_id"),
     )
     return build_dataset(
         "amazon-beauty",

@@ -7,14 +7,16 @@ several lines (the Amazon-Beauty ``.item`` file has titles with embedded newline
 from __future__ import annotations
 
 import ast
-import html
+import logging
 from pathlib import Path
 
 import pandas as pd
 
-from recllm.data.io import read_delimited, require_file
+from recllm.data.io import read_delimited, read_first_line, require_file, unescape_html
 from recllm.data.schema import ITEM_ID, Dataset, build_dataset
 from recllm.errors import DataFormatError
+
+log = logging.getLogger(__name__)
 
 _TYPES = {"token", "token_seq", "float", "float_seq"}
 # Canonical names for the usual RecBole field names.
@@ -30,14 +32,11 @@ _INTER_FIELDS = {
 def read_header(path: Path) -> list[tuple[str, str]]:
     """Parse the ``name:type`` header of an atomic file into ``(name, type)`` pairs."""
     require_file(path, "RecBole atomic file")
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        first = handle.readline().rstrip("\r\n")
-    if not first:
-        raise DataFormatError(path, "file is empty", 1)
+    first = read_first_line(path)
     fields: list[tuple[str, str]] = []
     for token in first.split("\t"):
         name, sep, kind = token.rpartition(":")
-        if not sep or kind not in _TYPES:
+        if not sep or kind not in _TYPES or not name or any(c.isspace() or c == ":" for c in name):
             raise DataFormatError(
                 path,
                 f"header field {token!r} is not 'name:type' with a type in {sorted(_TYPES)}"
@@ -45,6 +44,10 @@ def read_header(path: Path) -> list[tuple[str, str]]:
                 1,
             )
         fields.append((name, kind))
+    names = [n for n, _ in fields]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataFormatError(path, f"header names field(s) {duplicated} more than once", 1)
     return fields
 
 
@@ -53,7 +56,8 @@ def read_atomic(path: Path) -> pd.DataFrame:
     fields = read_header(path)
     raw_names = [f"{n}:{k}" for n, k in fields]
     numeric = [f"{n}:{k}" for n, k in fields if k == "float"]
-    table = read_delimited(path, "\t", raw_names, numeric, header=True)
+    required = [f"{n}:{k}" for n, k in fields if n in ("user_id", "item_id")]
+    table = read_delimited(path, "\t", raw_names, numeric, header=True, required=required)
     return table.rename(columns=dict(zip(raw_names, [n for n, _ in fields], strict=True)))
 
 
@@ -72,7 +76,7 @@ def clean_token_seq(value: str) -> str:
         parts = [str(p) for p in parsed]
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         parts = text.split()
-    return ", ".join(html.unescape(p).strip() for p in parts if p.strip())
+    return ", ".join(unescape_html(p).strip() for p in parts if p.strip())
 
 
 def item_table(path: Path) -> pd.DataFrame:
@@ -89,16 +93,34 @@ def item_table(path: Path) -> pd.DataFrame:
         if kinds.get(col) == "token_seq":
             out[col] = values.fillna("").map(clean_token_seq)
         elif kinds.get(col) == "float":
-            out[col] = values.map(lambda v: "" if pd.isna(v) else f"{v:g}")
+            out[col] = values.map(_format_float)
         else:
             out[col] = (
                 values.fillna("")
                 .astype(str)
-                .map(html.unescape)
+                .map(unescape_html)
                 .str.replace(r"\s+", " ", regex=True)
                 .str.strip()
             )
     return out
+
+
+def _format_float(value: float) -> str:
+    """1192562.0 -> "1192562", 5.04 -> "5.04" (``:g`` would give "1.19256e+06")."""
+    if pd.isna(value):
+        return ""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.12g}"
+
+
+def item_template(fields: list[str]) -> str:
+    """A text template over the usual fields an item file has, in a fixed order."""
+    preferred = ("title", "brand", "categories", "genres", "year", "price", "description")
+    chosen = [f for f in preferred if f in fields] or [f for f in fields if f != ITEM_ID][:3]
+    return " | ".join(f"{f.replace('_', ' ').capitalize()}: {{{f}}}" for f in chosen) or (
+        "Item {item_id}"
+    )
 
 
 def load_recbole(root: Path, name: str | None = None) -> Dataset:
@@ -106,15 +128,28 @@ def load_recbole(root: Path, name: str | None = None) -> Dataset:
     inter_files = sorted(root.glob("*.inter"))
     if not inter_files:
         raise DataFormatError(root, "no .inter file in this folder")
+    if len(inter_files) > 1:
+        raise DataFormatError(
+            root,
+            f"several .inter files {[p.name for p in inter_files]}; a RecBole dataset folder "
+            "holds one <name>.inter (pre-split benchmark files are not supported)",
+        )
     inter_path = inter_files[0]
     stem = inter_path.stem
     table = read_atomic(inter_path)
     missing = [c for c in ("user_id", "item_id") if c not in table.columns]
     if missing:
         raise DataFormatError(inter_path, f"the .inter header lacks field(s) {missing}", 1)
+    ignored = [c for c in table.columns if c not in _INTER_FIELDS]
+    if ignored:
+        log.info(
+            "%s: field(s) %s are not used (only %s are)", inter_path, ignored, list(_INTER_FIELDS)
+        )
     frame = table[[c for c in table.columns if c in _INTER_FIELDS]].rename(columns=_INTER_FIELDS)
     item_path = root / f"{stem}.item"
     items = item_table(item_path) if item_path.is_file() else None
+    if items is None and any(root.glob("*.item")):
+        log.warning("%s: no %s.item beside %s; items get no text", root, stem, inter_path.name)
     has_rating = "rating" in frame.columns and frame["rating"].notna().any()
     scale = (float(frame["rating"].min()), float(frame["rating"].max())) if has_rating else None
     return build_dataset(
@@ -122,6 +157,6 @@ def load_recbole(root: Path, name: str | None = None) -> Dataset:
         frame,
         items,
         rating_scale=scale,
-        text_template="Title: {title} | Brand: {brand} | Categories: {categories}",
+        text_template=item_template(list(items.columns)) if items is not None else "Item {item_id}",
         info={"source": str(root), "format": "recbole-atomic"},
     )

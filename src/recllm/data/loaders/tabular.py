@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recllm.data.io import read_bytes, read_delimited, require_file
+from recllm.data.io import read_delimited, read_first_line, require_file
 from recllm.data.schema import ITEM_ID, Dataset, build_dataset
 from recllm.errors import ConfigError, DataFormatError
 
@@ -56,6 +56,12 @@ class ColumnMap:
                     path, f"no column {column!r} for {f.name}; the file has {available}"
                 )
             chosen[f.name] = column
+        reused = sorted({c for c in chosen.values() if list(chosen.values()).count(c) > 1})
+        if reused:
+            raise ConfigError(
+                f"column mapping uses the column(s) {reused} of {path} for several fields: "
+                f"{chosen}; map each field to its own column"
+            )
         return chosen
 
 
@@ -69,17 +75,44 @@ def column_names(path: Path) -> list[str]:
     if path.suffix == ".parquet":
         try:
             return list(pq.read_schema(path).names)
-        except pa.ArrowInvalid as exc:
+        except (pa.ArrowException, OSError) as exc:
             raise DataFormatError(path, f"not a readable Parquet file ({exc})") from exc
-    first_line = read_bytes(path).split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    return [c.strip().strip('"') for c in first_line.rstrip("\r").split(_sep(path))]
+    first_line = read_first_line(path).removeprefix("\ufeff")
+    return [c.strip().strip('"') for c in first_line.split(_sep(path))]
 
 
-def read_table(path: Path, columns: list[str], numeric: list[str]) -> pd.DataFrame:
+def read_table(
+    path: Path, columns: list[str], numeric: list[str], required: list[str] | None = None
+) -> pd.DataFrame:
     """Selected columns of a CSV/TSV (optionally gzipped) with a header, or of Parquet."""
     if path.suffix == ".parquet":
-        return pq.read_table(path, columns=columns).to_pandas()
-    return read_delimited(path, _sep(path), columns, numeric, header=True)
+        try:
+            table = pq.read_table(path, columns=columns).to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFormatError(path, f"not a readable Parquet file ({exc})") from exc
+        for col in numeric:
+            if not (
+                pd.api.types.is_numeric_dtype(table[col])
+                or pd.api.types.is_datetime64_any_dtype(table[col])
+            ):
+                converted = pd.to_numeric(table[col], errors="coerce")
+                bad = converted.isna() & table[col].notna()
+                if bad.any():
+                    row = int(bad.to_numpy().nonzero()[0][0])
+                    raise DataFormatError(
+                        path,
+                        f"column {col!r} must be numeric, found {table[col].iloc[row]!r}"
+                        f" (data row {row + 1})",
+                    )
+                table[col] = converted
+        for col in required or []:
+            if table[col].isna().any():
+                row = int(table[col].isna().to_numpy().nonzero()[0][0])
+                raise DataFormatError(path, f"column {col!r} is empty (data row {row + 1})")
+        if len(table) == 0:
+            raise DataFormatError(path, "holds no rows")
+        return table
+    return read_delimited(path, _sep(path), columns, numeric, header=True, required=required or ())
 
 
 def load_table(
@@ -96,7 +129,8 @@ def load_table(
     """
     mapping = (columns or ColumnMap()).resolve(column_names(path), path)
     numeric = [col for key, col in mapping.items() if key in _NUMERIC]
-    table = read_table(path, list(mapping.values()), numeric)
+    ids = [mapping["user_id"], mapping["item_id"]]
+    table = read_table(path, list(dict.fromkeys(mapping.values())), numeric, ids)
     frame = table.rename(columns={col: key for key, col in mapping.items()})
     items = None
     if items_path is not None:
@@ -105,7 +139,7 @@ def load_table(
             raise DataFormatError(
                 items_path, f"item file needs an {ITEM_ID!r} column; has {item_columns}"
             )
-        items = read_table(items_path, item_columns, []).fillna("")
+        items = read_table(items_path, item_columns, [], [ITEM_ID]).fillna("")
     if rating_scale is None and "rating" in frame.columns and frame["rating"].notna().any():
         rating_scale = (float(frame["rating"].min()), float(frame["rating"].max()))
     text_fields = [c for c in (items.columns if items is not None else []) if c != ITEM_ID]

@@ -1,0 +1,199 @@
+"""The ``recllm`` command line: a thin layer over recipes and data functions.
+
+Every error a user can cause (a bad file, an unknown name, a bad option) is printed
+as one line and exits with status 2; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from recllm import __version__
+from recllm.errors import RecLLMError
+
+EXIT_USAGE = 2
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder holding the datasets (default: $RECLLM_DATA_DIR or ~/.cache/recllm/data)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="folder for parsed caches (default: $RECLLM_CACHE_DIR or ~/.cache/recllm/cache)",
+    )
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from recllm.recipes.quickstart import QuickstartConfig, run_quickstart
+
+    run_quickstart(
+        QuickstartConfig(
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            output=args.output,
+            progress=not args.quiet,
+        )
+    )
+    return 0
+
+
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    from recllm.data.loaders.tabular import ColumnMap
+    from recllm.data.preprocess import PreprocessConfig, preprocess
+    from recllm.data.registry import load_dataset
+    from recllm.data.stats import dataset_stats
+
+    columns = ColumnMap.parse(args.columns) if args.columns else None
+    dataset = load_dataset(args.source, args.data_dir, args.cache_dir, columns=columns)
+    if args.k_core is not None:
+        dataset = preprocess(
+            dataset,
+            PreprocessConfig(min_user_interactions=args.k_core, min_item_interactions=args.k_core),
+        )
+    stats = dataset_stats(dataset)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    seq = stats.pop("sequence_length")
+    for key, value in stats.items():
+        print(f"{key:>24}: {value:.6f}" if isinstance(value, float) else f"{key:>24}: {value}")
+    print(f"{'sequence length':>24}: " + ", ".join(f"{k}={v:g}" for k, v in seq.items()))
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from recllm import paths
+    from recllm.data.download import download
+
+    folder = download(
+        args.name,
+        paths.data_dir(args.data_dir),
+        force=args.force,
+        progress=not args.quiet,
+        timeout=args.timeout,
+    )
+    print(f"{args.name} is ready in {folder}")
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from recllm import paths
+    from recllm.data.synth import SynthConfig, write_synthetic
+
+    out = args.out or paths.data_dir(args.data_dir) / "synthetic-ml20m"
+    config = SynthConfig(
+        n_users=args.users, n_items=args.items, n_interactions=args.interactions, seed=args.seed
+    )
+    write_synthetic(config, out)
+    print(f"SYNTHETIC data written to {out}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from recllm.bench import run_benchmark
+
+    run_benchmark(args.name, args)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recllm", description="RecLLM-Adapter: LM-based recommendation"
+    )
+    parser.add_argument("--version", action="version", version=f"recllm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    quick = commands.add_parser(
+        "quickstart", help="load the default dataset, fit a baseline, print metrics"
+    )
+    quick.add_argument(
+        "--dataset", default="ml-100k", help="dataset name or path (default: ml-100k)"
+    )
+    quick.add_argument(
+        "--output", type=Path, default=None, help="also write the results as JSON here"
+    )
+    quick.add_argument("--quiet", action="store_true", help="no progress bars")
+    _data_options(quick)
+    quick.set_defaults(func=cmd_quickstart)
+
+    data = commands.add_parser("data", help="dataset tools").add_subparsers(
+        dest="data_command", required=True
+    )
+    stats = data.add_parser("stats", help="users, items, interactions, density, sequence lengths")
+    stats.add_argument("source", help="dataset name (e.g. ml-100k) or path to a folder/file")
+    stats.add_argument(
+        "--columns",
+        default=None,
+        help="for plain CSV/Parquet: KEY=COLUMN pairs, e.g. user_id=uid,item_id=iid,timestamp=ts",
+    )
+    stats.add_argument("--k-core", type=int, default=None, help="apply k-core filtering first")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    _data_options(stats)
+    stats.set_defaults(func=cmd_data_stats)
+
+    down = data.add_parser("download", help="download an official dataset (needs internet)")
+    down.add_argument("name", help="dataset name, e.g. ml-1m")
+    down.add_argument("--force", action="store_true", help="download again even if present")
+    down.add_argument(
+        "--timeout", type=float, default=15.0, help="seconds before a silent connection fails"
+    )
+    down.add_argument("--quiet", action="store_true", help="no progress bar")
+    _data_options(down)
+    down.set_defaults(func=cmd_data_download)
+
+    synth = data.add_parser(
+        "synth", help="generate a SYNTHETIC MovieLens-20M-shaped dataset (scale tests only)"
+    )
+    synth.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: DATA_DIR/synthetic-ml20m)"
+    )
+    synth.add_argument("--users", type=int, default=138_493)
+    synth.add_argument("--items", type=int, default=26_744)
+    synth.add_argument("--interactions", type=int, default=20_000_263)
+    synth.add_argument("--seed", type=int, default=0)
+    _data_options(synth)
+    synth.set_defaults(func=cmd_data_synth)
+
+    bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
+    bench.add_argument("name", choices=["cache", "batching", "scale"], help="which benchmark")
+    bench.add_argument("--results-dir", type=Path, default=Path("results"), help="where JSON goes")
+    bench.add_argument("--datasets", nargs="+", default=None, help="datasets to run on")
+    _data_options(bench)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="recllm: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except RecLLMError as exc:
+        print(f"recllm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("recllm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

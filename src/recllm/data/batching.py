@@ -1,0 +1,179 @@
+"""Dynamic batching: sequences of similar length share a batch, so padding stays small.
+
+:class:`BucketBatchSampler` shuffles all sequences, cuts the shuffled order into pools
+of ``pool_batches x batch_size``, sorts each pool by length, cuts it into batches, and
+shuffles the batches. Every sequence appears exactly once per epoch, and the order is a
+pure function of ``(seed, epoch)``. :class:`SequenceCollator` then pads each batch only
+to its own longest sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset as TorchDataset
+from torch.utils.data import Sampler
+
+from recllm.data.sequences import UserSequences
+from recllm.errors import ConfigError
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Yields lists of indices of sequences of similar length.
+
+    Args:
+        lengths: length of every sequence (after truncation to the model's maximum).
+        batch_size: sequences per batch (128 by default, as in the design).
+        pool_batches: batches per sorting pool; larger pools give less padding but
+            less randomness in which sequences meet in a batch.
+        shuffle: shuffle sequences and batches (False: sorted by length, for inference).
+        drop_last: drop the last incomplete batch of each pool.
+        seed: base seed; call :meth:`set_epoch` for a new order each epoch.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int] | np.ndarray,
+        batch_size: int = 128,
+        pool_batches: int = 50,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if batch_size < 1 or pool_batches < 1:
+            raise ConfigError(
+                f"batch_size and pool_batches must be >= 1, got {batch_size}, {pool_batches}"
+            )
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.batch_size = batch_size
+        self.pool_batches = pool_batches
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        n = len(self.lengths)
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        pool_size = self.batch_size * self.pool_batches
+        batches: list[np.ndarray] = []
+        for start in range(0, n, pool_size if self.shuffle else max(n, 1)):
+            pool = order[start : start + pool_size] if self.shuffle else order
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            for b in range(0, len(pool), self.batch_size):
+                chunk = pool[b : b + self.batch_size]
+                if self.drop_last and len(chunk) < self.batch_size:
+                    continue
+                batches.append(chunk)
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self._batches():
+            yield batch.tolist()
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+class RandomBatchSampler(BucketBatchSampler):
+    """Plain shuffled batches, the baseline that bucketing is measured against."""
+
+    def _batches(self) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        return [
+            order[b : b + self.batch_size]
+            for b in range(0, len(order), self.batch_size)
+            if not (self.drop_last and len(order) - b < self.batch_size)
+        ]
+
+
+class NextItemDataset(TorchDataset):
+    """Training examples for next-item prediction: each user's last ``max_len + 1`` items.
+
+    Example ``u`` holds the items (and behaviour weights) of user ``u``; the collator
+    shifts them into inputs and next-item targets. Users with fewer than two items have
+    nothing to predict and are left out (``users`` lists who is in).
+    """
+
+    def __init__(self, sequences: UserSequences, max_len: int = 50) -> None:
+        if max_len < 1:
+            raise ConfigError(f"max_len must be >= 1, got {max_len}")
+        self.sequences = sequences
+        self.max_len = max_len
+        self.users = np.flatnonzero(sequences.lengths >= 2)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Input length of every example (targets are one shorter than the sequence)."""
+        return np.minimum(self.sequences.lengths[self.users] - 1, self.max_len)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray, np.ndarray]:
+        user = int(self.users[index])
+        items = self.sequences.items_of(user)[-(self.max_len + 1) :]
+        weights = self.sequences.weights_of(user)[-(self.max_len + 1) :]
+        return user, items, weights
+
+
+@dataclass
+class NextItemBatch:
+    """A padded batch; padding is on the right, marked by ``mask == False``.
+
+    Shapes: ``users`` (B,), all others (B, L) with L the longest input in the batch.
+    ``targets[b, t]`` is the item that follows ``inputs[b, t]``.
+    """
+
+    users: torch.Tensor
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    weights: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def padding_fraction(self) -> float:
+        return 1.0 - float(self.mask.float().mean())
+
+
+class SequenceCollator:
+    """Pads a list of ``NextItemDataset`` examples to the batch's longest sequence.
+
+    Args:
+        pad_id: item id written into padded positions (models keep a padding row for
+            it, usually ``n_items``); padded positions are also ``mask == False``.
+    """
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, examples: list[tuple[int, np.ndarray, np.ndarray]]) -> NextItemBatch:
+        width = max(len(items) - 1 for _, items, _ in examples)
+        batch = len(examples)
+        inputs = np.full((batch, width), self.pad_id, dtype=np.int64)
+        targets = np.full((batch, width), self.pad_id, dtype=np.int64)
+        weights = np.zeros((batch, width), dtype=np.float32)
+        mask = np.zeros((batch, width), dtype=bool)
+        for row, (_, items, w) in enumerate(examples):
+            n = len(items) - 1
+            inputs[row, :n] = items[:-1]
+            targets[row, :n] = items[1:]
+            weights[row, :n] = w[:-1]
+            mask[row, :n] = True
+        return NextItemBatch(
+            users=torch.tensor([u for u, _, _ in examples], dtype=torch.int64),
+            inputs=torch.from_numpy(inputs),
+            targets=torch.from_numpy(targets),
+            weights=torch.from_numpy(weights),
+            mask=torch.from_numpy(mask),
+        )

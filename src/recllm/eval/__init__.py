@@ -1,0 +1,1 @@
+"""Full-catalogue ranking metrics and the batched evaluator."""

@@ -1,0 +1,1 @@
+"""Recommendation models: baselines here, the LM adapter in later modules."""

@@ -1,0 +1,1 @@
+"""Recipes: the loops that compose data, models and evaluation (train, evaluate, ...)."""

@@ -1,0 +1,76 @@
+"""Length-bucketed batch sampler and the next-item collator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recllm.data.batching import (
+    BucketBatchSampler,
+    NextItemDataset,
+    RandomBatchSampler,
+    SequenceCollator,
+)
+from recllm.data.sequences import UserSequences
+from recllm.errors import ConfigError
+
+
+def lengths(n: int = 1000, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, 51, size=n)
+
+
+@pytest.mark.parametrize("sampler_cls", [BucketBatchSampler, RandomBatchSampler])
+@pytest.mark.parametrize("batch_size", [1, 7, 128])
+def test_every_sequence_exactly_once(sampler_cls, batch_size: int) -> None:
+    sampler = sampler_cls(lengths(), batch_size=batch_size, seed=1)
+    seen = [i for batch in sampler for i in batch]
+    assert sorted(seen) == list(range(1000))
+    assert len(sampler) == -(-1000 // batch_size) or sampler_cls is BucketBatchSampler
+    assert all(len(b) <= batch_size for b in sampler)
+
+
+def test_deterministic_per_seed_and_epoch() -> None:
+    a, b = BucketBatchSampler(lengths(), seed=5), BucketBatchSampler(lengths(), seed=5)
+    assert list(a) == list(b)
+    b.set_epoch(1)
+    assert list(a) != list(b)
+    assert list(BucketBatchSampler(lengths(), seed=6)) != list(a)
+
+
+def test_buckets_cut_padding_and_batches_are_shuffled() -> None:
+    lens = lengths(5000)
+
+    def padding(sampler) -> float:
+        total = sum(len(b) * lens[b].max() for b in map(np.array, sampler))
+        return 1 - lens.sum() / total
+
+    bucket, random = BucketBatchSampler(lens, 128, seed=0), RandomBatchSampler(lens, 128, seed=0)
+    assert padding(bucket) < 0.05 < 0.3 < padding(random)
+    maxima = [int(lens[b].max()) for b in map(np.array, bucket)]
+    assert maxima != sorted(maxima)  # bucket order is shuffled, not short-to-long
+
+
+def test_no_shuffle_sorts_by_length_and_drop_last() -> None:
+    lens = np.array([5, 1, 3, 2, 4])
+    assert [i for b in BucketBatchSampler(lens, 2, shuffle=False) for i in b] == [1, 3, 2, 4, 0]
+    assert all(len(b) == 2 for b in BucketBatchSampler(lens, 2, shuffle=False, drop_last=True))
+    with pytest.raises(ConfigError):
+        BucketBatchSampler(lens, 0)
+
+
+def test_dataset_and_collator_shift_and_pad() -> None:
+    seqs = UserSequences(
+        indptr=np.array([0, 4, 5, 8]),
+        items=np.array([10, 11, 12, 13, 20, 30, 31, 32], dtype=np.int32),
+        weights=np.array([1, 0.5, 1, 1, 1, 0.2, 0.4, 0.6], dtype=np.float32),
+    )
+    data = NextItemDataset(seqs, max_len=2)
+    assert data.users.tolist() == [0, 2]  # user 1 has a single item: nothing to predict
+    assert data.lengths.tolist() == [2, 2]
+    batch = SequenceCollator(pad_id=99)([data[0], (5, np.array([1, 2]), np.array([1.0, 1.0]))])
+    assert batch.inputs.tolist() == [[11, 12], [1, 99]]
+    assert batch.targets.tolist() == [[12, 13], [2, 99]]
+    assert batch.mask.tolist() == [[True, True], [True, False]]
+    assert torch.allclose(batch.weights, torch.tensor([[0.5, 1.0], [1.0, 0.0]]))
+    assert batch.padding_fraction == pytest.approx(0.25)

@@ -1,0 +1,89 @@
+"""The command line: exit codes, messages, and the quick-start job end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recllm.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_unknown_dataset_exits_2_without_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(["data", "stats", "no-such-dataset", "--cache-dir", str(tmp_path)], capsys)
+    assert code == 2
+    assert "unknown dataset 'no-such-dataset'" in err and "Traceback" not in err
+
+
+def test_known_name_missing_from_data_dir(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(["data", "stats", "ml-1m", "--data-dir", str(tmp_path)], capsys)
+    assert code == 2
+    assert "recllm data download ml-1m" in err and str(tmp_path) in err
+
+
+def test_bad_column_mapping_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("uid,iid\n1,2\n")
+    code, _, err = run(
+        ["data", "stats", str(path), "--columns", "user=uid", "--cache-dir", str(tmp_path)], capsys
+    )
+    assert code == 2 and "KEY=COLUMN" in err
+
+
+def test_stats_of_a_csv_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "uid,iid,ts\n" + "".join(f"{u},{i},{u * 10 + i}\n" for u in range(3) for i in range(4))
+    )
+    code, out, _ = run(
+        [
+            "data",
+            "stats",
+            str(path),
+            "--columns",
+            "user_id=uid,item_id=iid,timestamp=ts",
+            "--json",
+            "--cache-dir",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    assert code == 0
+    stats = json.loads(out)
+    assert (stats["users"], stats["items"], stats["interactions"]) == (3, 4, 12)
+    assert stats["sequence_length"]["p50"] == 4
+
+
+def test_quickstart_on_shared_ml100k(
+    capsys: pytest.CaptureFixture[str], shared_data: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "quick.json"
+    code, out, _ = run(
+        [
+            "quickstart",
+            "--data-dir",
+            str(shared_data),
+            "--cache-dir",
+            str(tmp_path),
+            "--output",
+            str(output),
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert "ndcg@10" in out and "popularity (test)" in out
+    results = json.loads(output.read_text())
+    assert results["test"]["n_users"] == 943
+    assert 0.0 < results["test"]["metrics"]["recall@10"] < 0.5
