@@ -44,6 +44,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             output=args.output,
             progress=not args.quiet,
+            download=args.download,
         )
     )
     return 0
@@ -126,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=None, help="also write the results as JSON here"
     )
     quick.add_argument("--quiet", action="store_true", help="no progress bars")
+    quick.add_argument(
+        "--download",
+        action="store_true",
+        help="download the dataset first if it is missing (needs internet)",
+    )
     _data_options(quick)
     quick.set_defaults(func=cmd_quickstart)
 

@@ -148,7 +148,7 @@ def evaluate(
         if excluded is not None:
             rows = torch.arange(len(batch)).unsqueeze(1).expand_as(target_ids)
             excluded[rows[target_mask], target_ids[target_mask]] = False
-            scores = scores.masked_fill(excluded, float("-inf"))
+            scores.masked_fill_(excluded, float("-inf"))
         greater, ties = target_ranks(scores, target_ids)
         sums["all"].add(greater, ties, target_mask)
         if cold_flags is not None:
@@ -189,12 +189,15 @@ def _checked_scores(scores: torch.Tensor | np.ndarray, batch: int, n_items: int)
             f"scorer returned shape {tuple(scores.shape)}, expected ({batch}, {n_items}) "
             "(one score per catalogue item for each user)"
         )
-    scores = scores.to(torch.float32)
+    # A private copy: the evaluator masks it in place (scorers may return shared views).
+    scores = scores.to(torch.float32, copy=True)
     if torch.isnan(scores).any():
         raise ValueError("scorer returned NaN scores")
-    # -inf from the scorer must still rank above excluded items, which become -inf.
-    finite_min = torch.finfo(torch.float32).min
-    return scores.nan_to_num(posinf=torch.finfo(torch.float32).max, neginf=finite_min)
+    if torch.isinf(scores).any():
+        # -inf from the scorer must still rank above excluded items, which become -inf.
+        info = torch.finfo(torch.float32)
+        scores.nan_to_num_(posinf=info.max, neginf=info.min)
+    return scores
 
 
 def _padded(

@@ -46,10 +46,18 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     if targets.shape[1] <= 8:
         # Few targets per user: one pass of comparisons per target beats sorting.
         greater = torch.stack(
-            [(scores > target_scores[:, t : t + 1]).sum(1) for t in range(targets.shape[1])], 1
+            [
+                (scores > target_scores[:, t : t + 1]).sum(1, dtype=torch.int64)
+                for t in range(targets.shape[1])
+            ],
+            1,
         )
         equal = torch.stack(
-            [(scores == target_scores[:, t : t + 1]).sum(1) for t in range(targets.shape[1])], 1
+            [
+                (scores == target_scores[:, t : t + 1]).sum(1, dtype=torch.int64)
+                for t in range(targets.shape[1])
+            ],
+            1,
         )
     else:
         ascending = scores.sort(dim=1).values

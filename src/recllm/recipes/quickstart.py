@@ -32,10 +32,17 @@ class QuickstartConfig:
     cache_dir: Path | None = None
     output: Path | None = None
     progress: bool = True
+    download: bool = False
 
 
 def run_quickstart(config: QuickstartConfig) -> dict[str, Any]:
-    """Run the job and return (and optionally write) its results."""
+    """Run the job and return (and optionally write) its results.
+
+    With ``download=True`` a known dataset missing from the data directory is fetched
+    from its official source first; otherwise nothing is downloaded.
+    """
+    if config.download:
+        _ensure_downloaded(config)
     dataset = preprocess(
         load_dataset(config.dataset, config.data_dir, config.cache_dir), PreprocessConfig()
     )
@@ -60,3 +67,17 @@ def run_quickstart(config: QuickstartConfig) -> dict[str, Any]:
         config.output.write_text(json.dumps(results, indent=2))
         log.info("wrote %s", config.output)
     return results
+
+
+def _ensure_downloaded(config: QuickstartConfig) -> None:
+    from recllm import paths
+    from recllm.data.download import download
+    from recllm.data.registry import KNOWN, resolve
+    from recllm.errors import DatasetNotFoundError
+
+    try:
+        resolve(config.dataset, config.data_dir)
+    except DatasetNotFoundError:
+        if config.dataset not in KNOWN:
+            raise
+        download(config.dataset, paths.data_dir(config.data_dir), progress=config.progress)
