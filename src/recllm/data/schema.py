@@ -214,15 +214,7 @@ def _as_timestamps(frame: pd.DataFrame, name: str) -> pd.Series:
             col = col.dt.tz_convert("UTC").dt.tz_localize(None)
         seconds = (col - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
         return pd.Series(pd.array(seconds, dtype="Int64"))
-    if not pd.api.types.is_numeric_dtype(col):
-        converted = pd.to_numeric(col, errors="coerce")
-        bad = converted.isna() & col.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataFormatError(
-                name, f"non-numeric timestamp {col.iloc[row]!r} in interaction row {row}"
-            )
-        col = converted
+    col = _numeric(col, "timestamp", name)
     values = col.to_numpy(dtype=np.float64, na_value=np.nan)
     fractional = np.isfinite(values) & (values != np.floor(values))
     if fractional.any():
@@ -239,14 +231,18 @@ def _as_timestamps(frame: pd.DataFrame, name: str) -> pd.Series:
 def _as_ratings(frame: pd.DataFrame, name: str) -> np.ndarray:
     if "rating" not in frame.columns:
         return np.full(len(frame), np.nan, dtype=np.float32)
-    col = frame["rating"]
-    if not pd.api.types.is_numeric_dtype(col):
-        converted = pd.to_numeric(col, errors="coerce")
-        bad = converted.isna() & col.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataFormatError(
-                name, f"non-numeric rating {col.iloc[row]!r} in interaction row {row}"
-            )
-        col = converted
-    return col.to_numpy(dtype=np.float32, na_value=np.nan)
+    return _numeric(frame["rating"], "rating", name).to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def _numeric(col: pd.Series, what: str, name: str) -> pd.Series:
+    """``col`` as numbers; the first value that is not a number is reported by row."""
+    if pd.api.types.is_numeric_dtype(col):
+        return col
+    converted = pd.to_numeric(col, errors="coerce")
+    bad = converted.isna() & col.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFormatError(
+            name, f"non-numeric {what} {col.iloc[row]!r} in interaction row {row}"
+        )
+    return converted
