@@ -87,3 +87,52 @@ def test_quickstart_on_shared_ml100k(
     results = json.loads(output.read_text())
     assert results["test"]["n_users"] == 943
     assert 0.0 < results["test"]["metrics"]["recall@10"] < 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "users", "items", "interactions"),
+    [
+        ("ml-100k", 943, 1682, 100_000),
+        ("ml-1m", 6040, 3706, 1_000_209),
+        ("amazon-beauty", 22363, 12101, 198_502),
+        ("amazon-musical-instruments", 1429, 900, 10_261),
+    ],
+)
+def test_stats_match_the_shared_data_readme(
+    capsys: pytest.CaptureFixture[str],
+    shared_data: Path,
+    tmp_path: Path,
+    name: str,
+    users: int,
+    items: int,
+    interactions: int,
+) -> None:
+    code, out, _ = run(
+        [
+            "data",
+            "stats",
+            name,
+            "--data-dir",
+            str(shared_data),
+            "--cache-dir",
+            str(tmp_path),
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    stats = json.loads(out)
+    assert (stats["users"], stats["items"], stats["interactions"]) == (users, items, interactions)
+    assert stats["density"] == pytest.approx(interactions / (users * items))
+
+
+def test_corrupt_file_from_cli_exits_2_naming_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    (folder / "u.data").write_text("1\t2\t5\t881250949\n1\tx\t5\t881250950\n")
+    (folder / "u.item").write_text("2|Heat (1995)|01-Jan-1995||url|" + "|".join(["0"] * 19) + "\n")
+    code, _, err = run(["data", "stats", str(folder), "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 2
+    assert "u.data" in err and "line 2" in err and "Traceback" not in err
