@@ -102,6 +102,76 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from recllm.config import apply_overrides, from_dict, load_yaml
+    from recllm.recipes.train import TrainConfig, TrainRecipe
+
+    config = from_dict(TrainConfig, apply_overrides(load_yaml(args.config), args.overrides))
+    if args.data_dir:
+        config.data.data_dir = str(args.data_dir)
+    recipe = TrainRecipe(config, resume=args.resume)
+    recipe.setup()
+    try:
+        state = recipe.train()
+        result = recipe.test_best()
+    finally:
+        recipe.cleanup()
+    summary = {
+        "best_epoch": state["best_epoch"],
+        "valid_ndcg@10": state["best_ndcg@10"],
+        "test": result.metrics,
+    }
+    out = Path(config.output_dir) / "results.json"
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    from recllm.eval.report import metrics_table
+
+    print(
+        metrics_table({f"recllm-adapter (test, best epoch {state['best_epoch']})": result.metrics})
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from recllm.eval.evaluator import EvalConfig, evaluate
+    from recllm.eval.report import metrics_table
+    from recllm.models.recllm import RecLLMScorer
+    from recllm.recipes.inference import load_run
+
+    run = load_run(args.checkpoint, args.data_dir, progress=not args.quiet)
+    result = evaluate(
+        RecLLMScorer(run.model), run.split, args.stage, EvalConfig(), progress=not args.quiet
+    )
+    print(metrics_table({f"recllm-adapter ({args.stage})": result.metrics}))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from recllm.recipes.inference import load_run, recommend, resolve_items, resolve_user
+
+    run = load_run(args.checkpoint, args.data_dir, progress=False)
+    if args.history:
+        history = resolve_items(run, [h for h in args.history.split(",") if h.strip()])
+    elif args.user is not None:
+        history = run.split.sequences("test").items_of(resolve_user(run, args.user))
+    else:
+        raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
+    if len(history) > run.model.config.max_len:
+        logging.getLogger("recllm").info(
+            "history has %d items; the model reads the most recent %d",
+            len(history),
+            run.model.config.max_len,
+        )
+    titles = run.dataset.items.get("title")
+    for rank, (item, score) in enumerate(recommend(run, history, args.k), start=1):
+        raw = run.dataset.items["item_id"].iloc[item]
+        title = titles.iloc[item] if titles is not None else ""
+        print(f"{rank:>3}. {raw:<12} {score:8.3f}  {title}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from recllm.bench import run_benchmark
 
@@ -172,6 +242,33 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     _data_options(synth)
     synth.set_defaults(func=cmd_data_synth)
+
+    train = commands.add_parser("train", help="train RecLLM-Adapter from a YAML config")
+    train.add_argument("config", type=Path, help="YAML config, e.g. configs/ml-100k.yaml")
+    train.add_argument(
+        "overrides", nargs="*", help="key=value overrides, e.g. trainer.lr=3e-4 adapter.d_model=128"
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the latest checkpoint in output_dir"
+    )
+    train.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="full-ranking metrics of a trained run")
+    evaluate.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")
+    evaluate.add_argument("--stage", choices=["valid", "test"], default="test")
+    evaluate.add_argument("--json", action="store_true", help="also print the full result as JSON")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.add_argument("--data-dir", type=Path, default=None)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    rec = commands.add_parser("recommend", help="top-k items for a user or a given history")
+    rec.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")
+    rec.add_argument("--user", default=None, help="raw user id from the dataset")
+    rec.add_argument("--history", default=None, help="comma-separated raw item ids, oldest first")
+    rec.add_argument("-k", type=int, default=10, help="how many items (default 10)")
+    rec.add_argument("--data-dir", type=Path, default=None)
+    rec.set_defaults(func=cmd_recommend)
 
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
     bench.add_argument("name", choices=["cache", "batching", "scale"], help="which benchmark")

@@ -1,0 +1,175 @@
+"""Nested dataclass configs from YAML files and ``key=value`` overrides.
+
+A recipe config is a dataclass whose fields may be dataclasses themselves. YAML gives
+the values, ``section.key=value`` overrides replace single leaves (values are parsed as
+YAML scalars, so ``lr=3e-4`` is a float and ``use_metadata=false`` a bool). Unknown
+keys and ill-typed values are user errors: every problem is collected into one
+:class:`~recllm.errors.ConfigError` that names the key, what was given and what is
+allowed. Each dataclass's own ``__post_init__`` still checks its value ranges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from recllm.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from a file, with a clear error for anything else."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must hold a mapping of keys to values, found {type(data).__name__}"
+        )
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set ``a.b.c=value`` leaves in a nested dict (a copy); values parsed as YAML."""
+    result = _deep_copy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. train.lr=3e-4)")
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
+            node = child
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: cannot parse the value ({exc})") from exc
+    return result
+
+
+def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from nested dicts, reporting every problem at once."""
+    problems: list[str] = []
+    result = _build(cls, data, "", problems)
+    ConfigError.collect(cls.__name__, problems)
+    return result
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    for key in unknown:
+        problems.append(f"{prefix}{key}: unknown key; allowed: {sorted(fields)}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in fields:
+            continue
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{prefix}{name}.", problems)  # type: ignore[arg-type]
+        else:
+            converted = _convert(value, hint)
+            if converted is _INVALID:
+                problems.append(f"{prefix}{name}: expected {_describe(hint)}, got {value!r}")
+            else:
+                values[name] = converted
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        # Range checks of the dataclass itself: one problem per line after the header.
+        problems.extend(f"{prefix}{line.strip()[2:]}" for line in str(exc).splitlines()[1:])
+    except TypeError as exc:
+        problems.append(f"{prefix or 'config'}: {exc}")
+    return None
+
+
+_INVALID = object()
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            converted = _convert(value, arg)
+            if converted is not _INVALID:
+                return converted
+        return _INVALID
+    if origin is typing.Literal:
+        return value if value in args else _INVALID
+    if hint is Any:
+        return value
+    if hint is bool:
+        return value if isinstance(value, bool) else _INVALID
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _INVALID
+    if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "3e-4" (no dot) as a string; accept what float() accepts.
+            try:
+                return float(value)
+            except ValueError:
+                return _INVALID
+        return (
+            float(value)
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else _INVALID
+        )
+    if hint is str:
+        return value if isinstance(value, str) else _INVALID
+    if hint is Path:
+        return Path(value) if isinstance(value, str | Path) else _INVALID
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            return _INVALID
+        inner = args[0] if args else Any
+        items = [_convert(v, inner) for v in value]
+        if any(i is _INVALID for i in items):
+            return _INVALID
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        return value if isinstance(value, dict) else _INVALID
+    return value
+
+
+def _describe(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON/YAML-ready dict of a (nested) dataclass config."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple | list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    return clean(dataclasses.asdict(config))

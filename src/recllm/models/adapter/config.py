@@ -1,0 +1,102 @@
+"""Configuration of the recommendation adapter, saved as ``adapter_config.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from recllm.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
+
+
+@dataclass
+class AdapterConfig:
+    """Shape and switches of the RecAdapter; the ablation flags default to the full model.
+
+    Attributes:
+        d_model: adapter width d (the design's 256).
+        n_heads: heads of the cross-attention (8); must divide ``d_model``.
+        max_len: longest behaviour sequence fed to the model (older items are dropped).
+        dropout: dropout inside the adapter.
+        ffn_mult: width of the feed-forward block as a multiple of ``d_model``.
+        use_item_ids: learn an ID embedding per item (off: metadata only).
+        use_metadata: use the items' pooled and token metadata embeddings (off: ID only).
+        use_cross_attention: fuse each step with its item's metadata tokens.
+        use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
+        use_user_vector: add the aggregator's user vector to the final hidden state
+            (an ablation: the issue asks to measure, not assume, whether it helps).
+        n_items: catalogue size the adapter was built for (set by the model).
+        meta_dim: width of the metadata embeddings (the backbone's hidden size).
+        n_meta_tokens: metadata token embeddings per item (M).
+        backbone_hidden: hidden size of the backbone the tokens are projected to.
+        backbone: fingerprint of the backbone it was trained with (checked on load).
+        catalogue: hash of the item texts it was trained with (checked on load).
+    """
+
+    d_model: int = 256
+    n_heads: int = 8
+    max_len: int = 50
+    dropout: float = 0.1
+    ffn_mult: int = 4
+    use_item_ids: bool = True
+    use_metadata: bool = True
+    use_cross_attention: bool = True
+    use_behaviour_weights: bool = True
+    use_user_vector: bool = False
+    n_items: int = 0
+    meta_dim: int = 0
+    n_meta_tokens: int = 0
+    backbone_hidden: int = 0
+    backbone: str = ""
+    catalogue: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("d_model", "n_heads", "max_len", "ffn_mult"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model >= 1 and self.n_heads >= 1 and self.d_model % self.n_heads:
+            problems.append(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (self.use_item_ids or self.use_metadata):
+            problems.append(
+                "use_item_ids and use_metadata cannot both be off: items need some representation"
+            )
+        if self.use_cross_attention and not self.use_metadata:
+            problems.append(
+                "use_cross_attention needs use_metadata (it attends to metadata tokens); turn it off too"
+            )
+        ConfigError.collect("adapter", problems)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AdapterConfig:
+        """Build from a dict, ignoring unknown keys with a warning (forward compatibility)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            log.warning("adapter config: ignoring unknown keys %s", unknown)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def load(cls, folder: Path) -> AdapterConfig:
+        path = folder / CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError(f"{folder} holds no {CONFIG_NAME}: not a saved RecAdapter")
+        try:
+            values = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
+        return cls.from_dict(values)

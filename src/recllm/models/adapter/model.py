@@ -1,0 +1,125 @@
+"""RecAdapter: behaviour sequence + item metadata -> tokens for the LM, and a ranking head.
+
+The adapter has two halves around the backbone:
+
+* :meth:`RecAdapter.encode` (before the LM): E_u = item-ID embedding + projected pooled
+  metadata + position + behaviour-weight embedding, fused with the items' metadata
+  tokens E_i by cross-attention, pooled by the preference aggregator, projected to the
+  backbone's hidden size;
+* :meth:`RecAdapter.query` / :meth:`RecAdapter.item_embeddings` (after the LM): the
+  LM's hidden state is projected back to d and scored against every catalogue item's
+  embedding (ID + projected metadata), so items unseen in training still get a score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from recllm.models.adapter.config import AdapterConfig
+from recllm.models.adapter.layer import CrossAttentionFusion, PreferenceAggregator
+
+
+@dataclass
+class AdapterEncoding:
+    """What the input half produces. Shapes: tokens (B, L, H); user (B, L, d);
+    attention (B, L, L)."""
+
+    tokens: torch.Tensor
+    user: torch.Tensor
+    attention: torch.Tensor
+
+
+class RecAdapter(nn.Module):
+    """The trainable recommendation adapter (see the module docstring).
+
+    Item metadata is passed in (not owned): ``pooled`` (N + 1, H_meta), ``meta_tokens``
+    (N + 1, M, H_meta) and ``meta_mask`` (N + 1, M), whose last row is the padding item.
+    """
+
+    def __init__(self, config: AdapterConfig) -> None:
+        super().__init__()
+        if config.n_items < 1 or config.backbone_hidden < 1:
+            raise ValueError(
+                "AdapterConfig.n_items and backbone_hidden must be set before building"
+            )
+        if config.use_metadata and config.meta_dim < 1:
+            raise ValueError("AdapterConfig.meta_dim must be set when use_metadata is on")
+        self.config = config
+        d = config.d_model
+        self.pad_id = config.n_items
+        self.item_ids = (
+            nn.Embedding(config.n_items + 1, d, padding_idx=self.pad_id)
+            if config.use_item_ids
+            else None
+        )
+        self.meta_pooled = nn.Linear(config.meta_dim, d) if config.use_metadata else None
+        self.meta_tokens = nn.Linear(config.meta_dim, d) if config.use_cross_attention else None
+        self.positions = nn.Embedding(config.max_len, d)
+        self.behaviour = nn.Linear(1, d) if config.use_behaviour_weights else None
+        self.input_norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(config.dropout)
+        self.fusion = (
+            CrossAttentionFusion(d, config.n_heads, config.ffn_mult, config.dropout)
+            if config.use_cross_attention
+            else None
+        )
+        self.aggregator = PreferenceAggregator(d, config.use_behaviour_weights)
+        self.to_backbone = nn.Linear(d, config.backbone_hidden)
+        self.from_backbone = nn.Linear(config.backbone_hidden, d)
+        self.output_norm = nn.LayerNorm(d)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # Small ID embeddings: an item never trained (cold start) then scores from its
+        # metadata rather than from a large random vector.
+        if self.item_ids is not None:
+            nn.init.normal_(self.item_ids.weight, std=0.02)
+            with torch.no_grad():
+                self.item_ids.weight[self.pad_id].zero_()
+        nn.init.normal_(self.positions.weight, std=0.02)
+
+    def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
+        """(N + 1, d) embedding of every item (the last row is padding)."""
+        parts = []
+        if self.item_ids is not None:
+            parts.append(self.item_ids.weight)
+        if self.meta_pooled is not None:
+            assert pooled is not None, "metadata is on but no pooled item embeddings were given"
+            parts.append(self.meta_pooled(pooled))
+        return torch.stack(parts).sum(0)
+
+    def encode(
+        self,
+        items: torch.Tensor,
+        weights: torch.Tensor,
+        mask: torch.Tensor,
+        pooled: torch.Tensor | None,
+        meta_tokens: torch.Tensor | None,
+        meta_mask: torch.Tensor | None,
+    ) -> AdapterEncoding:
+        """Adapter tokens for the backbone. ``items``/``weights``/``mask``: (B, L)."""
+        length = items.shape[1]
+        if length > self.config.max_len:
+            raise ValueError(f"sequence length {length} exceeds max_len {self.config.max_len}")
+        steps = self.item_embeddings(pooled)[items]  # (B, L, d)
+        steps = steps + self.positions.weight[:length]
+        if self.behaviour is not None:
+            steps = steps + self.behaviour(weights.unsqueeze(-1))
+        steps = self.dropout(self.input_norm(steps))
+        if self.fusion is not None and self.meta_tokens is not None:
+            assert meta_tokens is not None and meta_mask is not None
+            meta = self.meta_tokens(meta_tokens[items])  # (B, L, M, d)
+            steps = self.fusion(steps, meta, meta_mask[items] & mask.unsqueeze(-1))
+        steps = steps * mask.unsqueeze(-1)
+        user, attention = self.aggregator(steps, weights, mask)
+        return AdapterEncoding(tokens=self.to_backbone(steps), user=user, attention=attention)
+
+    def query(self, hidden: torch.Tensor, user: torch.Tensor) -> torch.Tensor:
+        """(B, L, H) backbone states (+ user vectors) -> (B, L, d) ranking queries."""
+        query = self.from_backbone(hidden)
+        if self.config.use_user_vector:
+            query = query + user
+        return self.output_norm(query)

@@ -1,0 +1,101 @@
+"""Losses of the multi-task objective L_total = L_rec + 0.3 L_gen + 0.5 L_distill.
+
+All recommendation losses take per-position queries and count only real positions;
+when no position is real (an all-padding batch) they return 0 with a gradient path
+rather than NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from recllm.errors import ConfigError
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    count = mask.sum()
+    if count == 0:
+        return values.sum() * 0.0
+    return (values * mask).sum() / count
+
+
+def bpr_loss(
+    queries: torch.Tensor,
+    item_embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    n_negatives: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Bayesian personalised ranking with uniformly sampled negatives.
+
+    Args:
+        queries: (B, L, d) ranking queries.
+        item_embeddings: (N, d) catalogue embeddings (no padding row).
+        targets: (B, L) next items; mask: (B, L) bool, True at real positions.
+        n_negatives: negatives per position; a negative equal to the target is
+            re-drawn once and otherwise masked out.
+
+    Returns:
+        scalar mean of ``-log sigmoid(s_pos - s_neg)`` over real positions and negatives.
+    """
+    n_items = item_embeddings.shape[0]
+    safe_targets = targets.clamp(max=n_items - 1)
+    positive = (queries * item_embeddings[safe_targets]).sum(-1, keepdim=True)  # (B, L, 1)
+    shape = (*targets.shape, n_negatives)
+    negatives = torch.randint(0, n_items, shape, generator=generator, device=targets.device)
+    clash = negatives == safe_targets.unsqueeze(-1)
+    if clash.any():
+        negatives[clash] = torch.randint(
+            0, n_items, (int(clash.sum()),), generator=generator, device=targets.device
+        )
+        clash = negatives == safe_targets.unsqueeze(-1)
+    negative = torch.einsum("bld,blnd->bln", queries, item_embeddings[negatives])  # (B, L, n)
+    losses = -F.logsigmoid(positive - negative)
+    valid = mask.unsqueeze(-1) & ~clash
+    return _masked_mean(losses, valid.to(losses.dtype))
+
+
+def cross_entropy_loss(
+    queries: torch.Tensor, item_embeddings: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Full-softmax cross-entropy over the catalogue at every real position.
+
+    Shapes as in :func:`bpr_loss`. Only real positions are scored, so memory is
+    (real positions x N), not (B x L x N).
+    """
+    if not mask.any():
+        return queries.sum() * 0.0
+    logits = queries[mask] @ item_embeddings.T  # (P, N)
+    return F.cross_entropy(logits, targets[mask])
+
+
+@dataclass
+class LossWeights:
+    """Weights of the objective's terms (the design's 1, 0.3, 0.5)."""
+
+    rec: float = 1.0
+    gen: float = 0.3
+    distill: float = 0.5
+
+    def __post_init__(self) -> None:
+        bad = [f"{k} must be >= 0, got {v}" for k, v in vars(self).items() if v < 0]
+        ConfigError.collect("loss weights", bad)
+
+
+def total_loss(
+    rec: torch.Tensor | None = None,
+    gen: torch.Tensor | None = None,
+    distill: torch.Tensor | None = None,
+    weights: LossWeights | None = None,
+) -> torch.Tensor:
+    """L_total = w_rec L_rec + w_gen L_gen + w_distill L_distill; absent terms count 0."""
+    weights = weights or LossWeights()
+    terms = [(rec, weights.rec), (gen, weights.gen), (distill, weights.distill)]
+    present = [w * t for t, w in terms if t is not None]
+    if not present:
+        raise ValueError("total_loss needs at least one loss term")
+    return torch.stack(present).sum()

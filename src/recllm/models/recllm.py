@@ -1,0 +1,253 @@
+"""RecLLM-Adapter: RecAdapter tokens -> LM backbone (causal) -> catalogue ranking.
+
+``forward`` returns per-position ranking queries and, given targets, the
+recommendation loss; scoring the whole catalogue for the last position of each
+sequence is :meth:`RecLLMModel.score_last`. The model never trains itself: the loop in
+:mod:`recllm.recipes.train` owns optimisation, checkpoints and logging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from recllm.data.sequences import UserSequences
+from recllm.errors import ConfigError
+from recllm.models.adapter.config import WEIGHTS_NAME, AdapterConfig
+from recllm.models.adapter.model import RecAdapter
+from recllm.models.backbone import Backbone
+from recllm.models.item_encoder import ItemEncodings
+from recllm.models.losses import bpr_loss, cross_entropy_loss
+
+BACKBONE_WEIGHTS_NAME = "backbone_trainable.safetensors"
+REC_LOSSES = ("bpr", "ce")
+
+
+@dataclass
+class RecOutput:
+    """Model output. Shapes: queries/user (B, L, d); attention (B, L, L)."""
+
+    queries: torch.Tensor
+    user: torch.Tensor
+    attention: torch.Tensor
+    loss: torch.Tensor | None = None
+
+
+def catalogue_hash(texts: list[str]) -> str:
+    """Identity of a catalogue: the hash of its item texts in order."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\x00")
+    return digest.hexdigest()[:16]
+
+
+class RecLLMModel(nn.Module):
+    """Backbone + RecAdapter + ranking head over a fixed catalogue of N items.
+
+    Args:
+        backbone: the language model (frozen, LoRA or fully trainable).
+        encodings: cached metadata embeddings of the N catalogue items.
+        config: adapter configuration; catalogue and backbone fields are filled in.
+    """
+
+    pooled: torch.Tensor  # (N + 1, H_meta), last row padding
+    meta_tokens: torch.Tensor  # (N + 1, M, H_meta)
+    meta_mask: torch.Tensor  # (N + 1, M)
+
+    def __init__(self, backbone: Backbone, encodings: ItemEncodings, config: AdapterConfig) -> None:
+        super().__init__()
+        n_items = encodings.pooled.shape[0]
+        config.n_items = n_items
+        config.meta_dim = encodings.pooled.shape[1]
+        config.n_meta_tokens = encodings.tokens.shape[1]
+        config.backbone_hidden = backbone.hidden_size
+        config.backbone = config.backbone or backbone.fingerprint()
+        self.config = config
+        self.backbone = backbone
+        self.adapter = RecAdapter(config)
+        # Metadata lives in buffers with a zero padding row at index N (not saved with
+        # the adapter: it is recomputed from the backbone and the item texts, or cached).
+        pad_pooled = torch.zeros(1, config.meta_dim)
+        pad_tokens = torch.zeros(1, *encodings.tokens.shape[1:])
+        self.register_buffer(
+            "pooled", torch.cat([encodings.pooled.float(), pad_pooled]), persistent=False
+        )
+        self.register_buffer(
+            "meta_tokens", torch.cat([encodings.tokens.float(), pad_tokens]), persistent=False
+        )
+        pad_mask = torch.zeros(1, encodings.token_mask.shape[1], dtype=torch.bool)
+        self.register_buffer(
+            "meta_mask", torch.cat([encodings.token_mask.bool(), pad_mask]), persistent=False
+        )
+
+    @property
+    def n_items(self) -> int:
+        return self.config.n_items
+
+    @property
+    def pad_id(self) -> int:
+        return self.config.n_items
+
+    def train(self, mode: bool = True) -> RecLLMModel:
+        super().train(mode)
+        if self.backbone.config.finetune == "frozen":
+            self.backbone.eval()  # a frozen feature extractor runs without dropout
+        return self
+
+    def item_embeddings(self) -> torch.Tensor:
+        """(N, d) embeddings of the catalogue (padding row dropped)."""
+        return self.adapter.item_embeddings(self.pooled)[: self.n_items]
+
+    def forward(
+        self,
+        items: torch.Tensor,
+        weights: torch.Tensor,
+        mask: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        loss: str = "bpr",
+        n_negatives: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> RecOutput:
+        """Queries for next-item prediction at every position; loss when ``targets``.
+
+        ``items``/``weights``/``mask``/``targets``: (B, L), right-padded with
+        ``pad_id`` and ``mask == False``.
+        """
+        if items.numel() and int(items.max()) > self.pad_id:
+            raise ValueError(
+                f"item id {int(items.max())} is outside the catalogue of {self.n_items} items"
+            )
+        encoded = self.adapter.encode(
+            items, weights, mask, self.pooled, self.meta_tokens, self.meta_mask
+        )
+        hidden = self.backbone.forward_embeddings(encoded.tokens, mask, causal=True)  # (B, L, H)
+        queries = self.adapter.query(hidden, encoded.user)
+        output = RecOutput(queries=queries, user=encoded.user, attention=encoded.attention)
+        if targets is not None:
+            catalogue = self.item_embeddings()
+            if loss == "bpr":
+                output.loss = bpr_loss(queries, catalogue, targets, mask, n_negatives, generator)
+            elif loss == "ce":
+                output.loss = cross_entropy_loss(queries, catalogue, targets, mask)
+            else:
+                raise ConfigError(f"loss must be one of {REC_LOSSES}, got {loss!r}")
+        return output
+
+    @torch.no_grad()
+    def score_last(
+        self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, N) catalogue scores after each sequence's last real item."""
+        queries = self.forward(items, weights, mask).queries  # (B, L, d)
+        last = mask.sum(1).clamp(min=1) - 1
+        final = queries[torch.arange(len(items)), last]  # (B, d)
+        return final @ self.item_embeddings().T
+
+    def save_pretrained(self, folder: Path) -> None:
+        """Adapter config + weights (and trainable backbone weights, if any)."""
+        folder = Path(folder)
+        self.config.save(folder)
+        save_file(
+            {k: v.contiguous() for k, v in self.adapter.state_dict().items()},
+            str(folder / WEIGHTS_NAME),
+        )
+        trainable = {
+            n: p.detach().contiguous()
+            for n, p in self.backbone.named_parameters()
+            if p.requires_grad
+        }
+        if trainable:
+            save_file(trainable, str(folder / BACKBONE_WEIGHTS_NAME))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        folder: Path,
+        backbone: Backbone,
+        encodings: ItemEncodings,
+        catalogue: str | None = None,
+    ) -> RecLLMModel:
+        """Attach a saved adapter to ``backbone``; refuse another backbone or catalogue."""
+        folder = Path(folder)
+        config = AdapterConfig.load(folder)
+        problems = []
+        if config.backbone and config.backbone != backbone.fingerprint():
+            problems.append(
+                f"the adapter was trained on backbone {config.backbone}, this backbone is {backbone.fingerprint()}"
+            )
+        if config.n_items != encodings.pooled.shape[0]:
+            problems.append(
+                f"the adapter covers {config.n_items} items, the catalogue has {encodings.pooled.shape[0]}"
+            )
+        if catalogue and config.catalogue and catalogue != config.catalogue:
+            problems.append(
+                "the item texts differ from those the adapter was trained with (another catalogue?)"
+            )
+        ConfigError.collect(f"checkpoint {folder}", problems)
+        model = cls(backbone, encodings, config)
+        model.adapter.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+        backbone_file = folder / BACKBONE_WEIGHTS_NAME
+        if backbone_file.is_file():
+            model.backbone.load_state_dict(load_file(str(backbone_file)), strict=False)
+        return model
+
+
+def pad_histories(
+    history: UserSequences, users: np.ndarray, max_len: int, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The last ``max_len`` items of each user's history, right-padded: items, weights,
+    mask, each (B, L) with L the longest history in the batch (at least 1)."""
+    lengths = np.minimum(history.lengths[users], max_len)
+    width = max(int(lengths.max()) if len(users) else 1, 1)
+    items = np.full((len(users), width), pad_id, dtype=np.int64)
+    weights = np.zeros((len(users), width), dtype=np.float32)
+    for row, user in enumerate(users):
+        n = int(lengths[row])
+        if n:
+            items[row, :n] = history.items_of(int(user))[-n:]
+            weights[row, :n] = history.weights_of(int(user))[-n:]
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    return torch.from_numpy(items), torch.from_numpy(weights), torch.from_numpy(mask)
+
+
+class RecLLMScorer:
+    """Adapts a model to the evaluator's ``scorer(users, history)`` contract."""
+
+    def __init__(self, model: RecLLMModel, batch_size: int = 256) -> None:
+        self.model = model
+        self.batch_size = batch_size
+
+    def __call__(self, users: np.ndarray, history: UserSequences) -> torch.Tensor:
+        self.model.eval()
+        chunks = []
+        for start in range(0, len(users), self.batch_size):
+            batch = users[start : start + self.batch_size]
+            items, weights, mask = pad_histories(
+                history, batch, self.model.config.max_len, self.model.pad_id
+            )
+            scores = self.model.score_last(items, weights, mask)
+            empty = ~mask.any(1)
+            if empty.any():
+                # No history: fall back to the catalogue order the model gives an empty
+                # sequence is undefined, so score uniformly (ties resolved in expectation).
+                scores[empty] = 0.0
+            chunks.append(scores)
+        return torch.cat(chunks)
+
+
+def describe(model: RecLLMModel) -> dict[str, int | str]:
+    """Parameter counts, for results files."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "parameters": total,
+        "trainable_parameters": trainable,
+        "config": json.dumps(vars(model.config), default=str),
+    }

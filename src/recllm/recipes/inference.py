@@ -1,0 +1,118 @@
+"""Load a finished run (config + best adapter) for evaluation and recommendation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recllm import paths
+from recllm.config import from_dict
+from recllm.data.preprocess import preprocess
+from recllm.data.registry import load_dataset
+from recllm.data.schema import Dataset
+from recllm.data.sequences import UserSequences
+from recllm.data.splits import Split, split
+from recllm.data.text import item_texts
+from recllm.errors import RecLLMError
+from recllm.models.backbone import load_backbone
+from recllm.models.item_encoder import encode_items
+from recllm.models.recllm import RecLLMModel, catalogue_hash
+from recllm.recipes.train import TrainConfig
+
+
+@dataclass
+class LoadedRun:
+    """A trained model with the exact data pipeline it was trained on."""
+
+    config: TrainConfig
+    dataset: Dataset
+    split: Split
+    model: RecLLMModel
+
+
+def load_run(run_dir: Path, data_dir: Path | None = None, progress: bool = True) -> LoadedRun:
+    """Rebuild data and model from ``run_dir/config.json`` and ``run_dir/best``."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    best = run_dir / "best"
+    if not config_path.is_file() or not (best / "adapter_config.json").is_file():
+        raise RecLLMError(
+            f"{run_dir} is not a finished training run (expected config.json and best/adapter_config.json); "
+            "pass the output_dir of `recllm train`"
+        )
+    config = from_dict(TrainConfig, json.loads(config_path.read_text()))
+    source_dir = data_dir or (Path(config.data.data_dir) if config.data.data_dir else None)
+    cache = Path(config.data.cache_dir) if config.data.cache_dir else None
+    dataset = preprocess(
+        load_dataset(config.data.dataset, source_dir, cache), config.data.preprocess
+    )
+    data_split = split(dataset, config.data.split)
+    texts = item_texts(dataset)
+    backbone = load_backbone(config.backbone)
+    encodings = encode_items(
+        backbone,
+        texts,
+        n_tokens=config.encoder.n_tokens,
+        max_length=config.encoder.max_length,
+        batch_size=config.encoder.batch_size,
+        cache_dir=paths.cache_dir(cache),
+        progress=progress,
+        bf16=config.encoder.bf16,
+    )
+    model = RecLLMModel.from_pretrained(best, backbone, encodings, catalogue=catalogue_hash(texts))
+    model.eval()
+    return LoadedRun(config, dataset, data_split, model)
+
+
+def resolve_user(run: LoadedRun, raw_user: str) -> int:
+    """User code of a raw user id, or a clear error."""
+    matches = np.flatnonzero(run.dataset.user_ids == str(raw_user))
+    if not len(matches):
+        raise RecLLMError(
+            f"unknown user {raw_user!r} in {run.dataset.name} (after preprocessing); "
+            "pass --history with item ids for a user not in the data"
+        )
+    return int(matches[0])
+
+
+def resolve_items(run: LoadedRun, raw_items: list[str]) -> np.ndarray:
+    """Item codes of raw item ids; unknown ids are an error naming them."""
+    index = {item: code for code, item in enumerate(run.dataset.items["item_id"].astype(str))}
+    unknown = [i for i in raw_items if i not in index]
+    if unknown:
+        raise RecLLMError(
+            f"unknown item id(s) {unknown[:10]} in the catalogue of {run.dataset.name}"
+        )
+    return np.array([index[i] for i in raw_items], dtype=np.int32)
+
+
+def recommend(
+    run: LoadedRun, history_items: np.ndarray, k: int = 10, weights: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """Top-``k`` (item code, score) after a history (oldest first), history excluded.
+
+    Histories longer than the model's ``max_len`` keep their most recent items.
+    """
+    if len(history_items) == 0:
+        raise RecLLMError("the history is empty: a sequential model needs at least one item")
+    if k < 1:
+        raise RecLLMError(f"k must be >= 1, got {k}")
+    w = (
+        np.ones(len(history_items), dtype=np.float32)
+        if weights is None
+        else weights.astype(np.float32)
+    )
+    seqs = UserSequences(np.array([0, len(history_items)]), history_items.astype(np.int32), w)
+    from recllm.models.recllm import pad_histories
+
+    items, weights_t, mask = pad_histories(
+        seqs, np.array([0]), run.model.config.max_len, run.model.pad_id
+    )
+    scores = run.model.score_last(items, weights_t, mask)[0]
+    scores[torch.from_numpy(history_items.astype(np.int64))] = float("-inf")
+    top = torch.topk(scores, min(k, run.model.n_items - len(set(history_items.tolist()))))
+    return list(zip(top.indices.tolist(), top.values.tolist(), strict=True))

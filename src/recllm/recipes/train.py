@@ -1,0 +1,385 @@
+"""Training recipe of RecLLM-Adapter: setup() -> train() -> evaluate() -> cleanup().
+
+AdamW with linear warmup and cosine decay, gradient clipping, length-bucketed batches,
+validation every ``eval_every`` epochs with early stopping on NDCG@10, a checkpoint
+every epoch (safetensors + JSON) that ``resume`` continues exactly, TensorBoard scalars,
+and a results JSON with the test metrics of the best validation epoch.
+
+The loop keeps no global state and takes ``rank``/``world_size`` so that it can run
+under ``torch.distributed`` later (only rank 0 logs and writes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from recllm.config import to_dict
+from recllm.data.batching import BucketBatchSampler, NextItemDataset, SequenceCollator
+from recllm.data.preprocess import PreprocessConfig, preprocess
+from recllm.data.registry import load_dataset
+from recllm.data.splits import Split, SplitConfig, split
+from recllm.data.text import item_texts
+from recllm.errors import ConfigError
+from recllm.eval.evaluator import EvalConfig, EvalResult, evaluate
+from recllm.models.adapter.config import AdapterConfig
+from recllm.models.backbone import BackboneConfig, load_backbone
+from recllm.models.item_encoder import encode_items
+from recllm.models.recllm import RecLLMModel, RecLLMScorer, catalogue_hash
+from recllm.recipes.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, and how it is cleaned and split."""
+
+    dataset: str = "ml-100k"
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+
+@dataclass
+class EncoderConfig:
+    """How item texts are encoded once by the backbone (cached on disk)."""
+
+    n_tokens: int = 8
+    max_length: int = 64
+    batch_size: int = 64
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{k} must be >= 1, got {v}" for k, v in vars(self).items() if k != "bf16" and v < 1
+        ]
+        ConfigError.collect("encoder", problems)
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation and loop settings.
+
+    Attributes:
+        loss: ``"bpr"`` (sampled negatives, the design's choice) or ``"ce"`` (full softmax).
+        n_negatives: BPR negatives per position.
+        epochs: maximum epochs; early stopping may end sooner.
+        batch_size: sequences per batch (length-bucketed).
+        lr, weight_decay: AdamW settings.
+        warmup_ratio: share of steps with linear warmup before the cosine decay.
+        grad_clip: max gradient norm (0 disables clipping).
+        eval_every: validate every N epochs.
+        patience: stop after this many validations without a better NDCG@10.
+        seed: seed of everything random (sampler, negatives, dropout, init).
+        num_threads: torch threads (None: torch's default).
+        eval_batch_size: users scored at once during evaluation.
+        bf16: bf16 autocast for the forward pass on CPU.
+        progress: progress bars.
+        tensorboard: write TensorBoard scalars under ``output_dir/tensorboard``.
+    """
+
+    loss: Literal["bpr", "ce"] = "bpr"
+    n_negatives: int = 1
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    grad_clip: float = 1.0
+    eval_every: int = 1
+    patience: int = 3
+    seed: int = 0
+    num_threads: int | None = None
+    eval_batch_size: int = 256
+    bf16: bool = False
+    progress: bool = True
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.loss not in ("bpr", "ce"):
+            problems.append(f"loss must be 'bpr' or 'ce', got {self.loss!r}")
+        for name in (
+            "n_negatives",
+            "epochs",
+            "batch_size",
+            "eval_every",
+            "patience",
+            "eval_batch_size",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            problems.append("grad_clip and weight_decay must be >= 0")
+        ConfigError.collect("trainer", problems)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; loaded from YAML with ``key=value`` overrides."""
+
+    output_dir: str = "runs/default"
+    data: DataConfig = field(default_factory=DataConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    """LR multiplier: linear warmup to 1, then cosine decay to 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+class TrainRecipe:
+    """One training run. Call :meth:`setup`, :meth:`train`, then :meth:`cleanup`."""
+
+    def __init__(
+        self, config: TrainConfig, resume: bool = False, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.config = config
+        self.resume = resume
+        self.rank = rank
+        self.world_size = world_size
+        self.output_dir = Path(config.output_dir)
+        self.writer: Any = None
+
+    # -- setup -----------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.config
+        t = cfg.trainer
+        if t.num_threads:
+            torch.set_num_threads(t.num_threads)
+        self._seed(t.seed)
+        data_dir = Path(cfg.data.data_dir) if cfg.data.data_dir else None
+        cache_dir = Path(cfg.data.cache_dir) if cfg.data.cache_dir else None
+        dataset = preprocess(
+            load_dataset(cfg.data.dataset, data_dir, cache_dir), cfg.data.preprocess
+        )
+        self.split: Split = split(dataset, cfg.data.split)
+        texts = item_texts(dataset)
+        backbone = load_backbone(cfg.backbone)
+        from recllm import paths
+
+        encodings = encode_items(
+            backbone,
+            texts,
+            n_tokens=cfg.encoder.n_tokens,
+            max_length=cfg.encoder.max_length,
+            batch_size=cfg.encoder.batch_size,
+            cache_dir=paths.cache_dir(cache_dir),
+            progress=t.progress,
+            bf16=cfg.encoder.bf16,
+        )
+        cfg.adapter.catalogue = catalogue_hash(texts)
+        torch.manual_seed(t.seed)  # adapter init independent of what loading consumed
+        self.model = RecLLMModel(backbone, encodings, cfg.adapter)
+        self.train_data = NextItemDataset(self.split.sequences("train"), cfg.adapter.max_len)
+        self.sampler = BucketBatchSampler(self.train_data.lengths, t.batch_size, seed=t.seed)
+        self.loader = DataLoader(
+            self.train_data,
+            batch_sampler=self.sampler,
+            collate_fn=SequenceCollator(self.model.pad_id),
+        )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+        steps = t.epochs * len(self.sampler)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(steps, max(1, int(t.warmup_ratio * steps)))
+        )
+        self.generator = torch.Generator().manual_seed(t.seed + 1)
+        self.state: dict[str, Any] = {
+            "epoch": 0,
+            "step": 0,
+            "best_ndcg@10": -1.0,
+            "best_epoch": -1,
+            "bad_evals": 0,
+            "history": [],
+        }
+        if self.resume:
+            checkpoint = latest_checkpoint(self.output_dir)
+            if checkpoint is None:
+                log.warning("resume: no checkpoint in %s, starting from scratch", self.output_dir)
+            else:
+                self.state = load_checkpoint(
+                    checkpoint, self.model, self.optimizer, self.scheduler, self.generator
+                )
+                log.info("resumed from %s (epoch %d done)", checkpoint, self.state["epoch"])
+        if self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+            if t.tensorboard:
+                self.writer = _tensorboard_writer(self.output_dir / "tensorboard")
+
+    @staticmethod
+    def _seed(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    # -- train -----------------------------------------------------------------
+    def train(self, until_epoch: int | None = None) -> dict[str, Any]:
+        """Train to ``trainer.epochs`` (or stop after ``until_epoch``, as an
+        interruption would; ``resume`` then continues exactly)."""
+        t = self.config.trainer
+        last = min(t.epochs, until_epoch) if until_epoch is not None else t.epochs
+        while self.state["epoch"] < last:
+            epoch = self.state["epoch"]
+            started = time.perf_counter()
+            loss = self._train_epoch(epoch)
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "loss": loss,
+                "seconds": time.perf_counter() - started,
+            }
+            stop = False
+            if (epoch + 1) % t.eval_every == 0:
+                result = self.evaluate("valid")
+                ndcg = result.metrics["ndcg@10"]
+                record["valid"] = result.metrics
+                if ndcg > self.state["best_ndcg@10"]:
+                    self.state.update(
+                        {"best_ndcg@10": ndcg, "best_epoch": epoch + 1, "bad_evals": 0}
+                    )
+                    if self.rank == 0:
+                        self.model.save_pretrained(self.output_dir / "best")
+                else:
+                    self.state["bad_evals"] += 1
+                    stop = self.state["bad_evals"] >= t.patience
+                self._scalars({f"valid/{k}": v for k, v in result.metrics.items()}, epoch + 1)
+                log.info(
+                    "epoch %d: loss %.4f, valid ndcg@10 %.4f (best %.4f at epoch %d)",
+                    epoch + 1,
+                    loss,
+                    ndcg,
+                    self.state["best_ndcg@10"],
+                    self.state["best_epoch"],
+                )
+            self.state["history"].append(record)
+            self.state["epoch"] = epoch + 1
+            if self.rank == 0:
+                save_checkpoint(
+                    self.output_dir / "checkpoints" / f"epoch-{epoch + 1}",
+                    self.model,
+                    self.optimizer,
+                    self.scheduler,
+                    self.generator,
+                    self.state,
+                )
+            if stop:
+                log.info(
+                    "early stopping: no better validation NDCG@10 for %d evaluations", t.patience
+                )
+                break
+        return self.state
+
+    def _train_epoch(self, epoch: int) -> float:
+        t = self.config.trainer
+        self.model.train()
+        self.sampler.set_epoch(epoch)
+        total, batches = 0.0, 0
+        bar = tqdm(
+            self.loader,
+            desc=f"epoch {epoch + 1}",
+            disable=not t.progress or self.rank != 0,
+            unit="batch",
+        )
+        for batch in bar:
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
+                output = self.model(
+                    batch.inputs,
+                    batch.weights,
+                    batch.mask,
+                    batch.targets,
+                    loss=t.loss,
+                    n_negatives=t.n_negatives,
+                    generator=self.generator,
+                )
+            assert output.loss is not None
+            output.loss.backward()
+            if t.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.state["step"] += 1
+            value = float(output.loss)
+            total += value
+            batches += 1
+            bar.set_postfix(loss=f"{value:.4f}")
+            self._scalars(
+                {"train/loss": value, "train/lr": float(self.scheduler.get_last_lr()[0])},
+                self.state["step"],
+            )
+        return total / max(batches, 1)
+
+    # -- evaluate --------------------------------------------------------------
+    def evaluate(self, stage: Literal["valid", "test"]) -> EvalResult:
+        scorer = RecLLMScorer(self.model, batch_size=self.config.trainer.eval_batch_size)
+        return evaluate(
+            scorer, self.split, stage, EvalConfig(), progress=self.config.trainer.progress
+        )
+
+    def test_best(self) -> EvalResult:
+        """Load the best validation weights and evaluate on the test split."""
+        best = self.output_dir / "best"
+        if (best / "adapter_model.safetensors").is_file():
+            self.model = RecLLMModel.from_pretrained(
+                best,
+                self.model.backbone,
+                _encodings_of(self.model),
+                catalogue=self.config.adapter.catalogue,
+            )
+        return self.evaluate("test")
+
+    def _scalars(self, values: dict[str, float], step: int) -> None:
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+
+    # -- cleanup ---------------------------------------------------------------
+    def cleanup(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _encodings_of(model: RecLLMModel):
+    from recllm.models.item_encoder import ItemEncodings
+
+    n = model.n_items
+    return ItemEncodings(
+        pooled=model.pooled[:n], tokens=model.meta_tokens[:n], token_mask=model.meta_mask[:n]
+    )
+
+
+def _tensorboard_writer(folder: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.warning("tensorboard is not installed; scalars are only in trainer_state.json")
+        return None
+    return SummaryWriter(str(folder))

@@ -1,0 +1,112 @@
+"""Small builders shared by tests: tiny transformer configs, a tokenizer, toy data.
+
+Everything is made in the test process; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import BertConfig, GPT2Config, LlamaConfig
+
+HIDDEN = 32
+VOCAB = 128
+
+
+def tiny_hf_config(family: str):
+    """A 2-layer, hidden-32 transformers config of the given family."""
+    if family == "bert":
+        return BertConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    if family == "llama":
+        return LlamaConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    if family == "gpt2":
+        return GPT2Config(vocab_size=VOCAB, n_embd=HIDDEN, n_layer=2, n_head=4, n_positions=64)
+    raise AssertionError(family)
+
+
+def tiny_bert_tokenizer():
+    """A WordPiece tokenizer over single letters and digits, built without downloads."""
+    from transformers import BertTokenizerFast
+
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters)]
+    vocab += list("|:,.()'-&!?")
+    return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)})
+
+
+def save_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A tiny random BERT with its tokenizer saved as a loadable model folder."""
+    from transformers import BertModel
+
+    torch.manual_seed(seed)
+    BertModel(tiny_hf_config("bert")).save_pretrained(folder)
+    tiny_bert_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def write_toy_movielens(folder: Path, n_users: int = 40, n_items: int = 30, seed: int = 0) -> Path:
+    """A small ML-100K-format folder (u.data, u.item, u.genre) with sequential signal:
+    users mostly move from item i to item i + 1."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    genres = [
+        "unknown",
+        "Action",
+        "Adventure",
+        "Animation",
+        "Children's",
+        "Comedy",
+        "Crime",
+        "Documentary",
+        "Drama",
+        "Fantasy",
+        "Film-Noir",
+        "Horror",
+        "Musical",
+        "Mystery",
+        "Romance",
+        "Sci-Fi",
+        "Thriller",
+        "War",
+        "Western",
+    ]
+    (folder / "u.genre").write_text("".join(f"{g}|{i}\n" for i, g in enumerate(genres)))
+    lines = []
+    for i in range(1, n_items + 1):
+        flags = ["0"] * 19
+        flags[1 + i % 18] = "1"
+        lines.append(
+            f"{i}|Movie {i} ({1980 + i % 20})|01-Jan-{1980 + i % 20}||http://x|" + "|".join(flags)
+        )
+    (folder / "u.item").write_text("\n".join(lines) + "\n", encoding="latin-1")
+    rows = []
+    for u in range(1, n_users + 1):
+        start = int(rng.integers(1, n_items - 10))
+        length = int(rng.integers(6, 12))
+        for t in range(length):
+            item = (start + t - 1) % n_items + 1
+            rows.append(f"{u}\t{item}\t{int(rng.integers(1, 6))}\t{880000000 + 1000 * t + u}")
+    (folder / "u.data").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def frame_of(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])

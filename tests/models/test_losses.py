@@ -1,0 +1,88 @@
+"""Losses: values, masking, the all-masked case, the weighted total."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from recllm.errors import ConfigError
+from recllm.models.losses import LossWeights, bpr_loss, cross_entropy_loss, total_loss
+
+
+def test_cross_entropy_matches_manual_on_real_positions() -> None:
+    torch.manual_seed(0)
+    queries, items = torch.randn(2, 3, 4), torch.randn(6, 4)
+    targets = torch.tensor([[1, 2, 6], [0, 6, 6]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    expected = F.cross_entropy(
+        torch.stack([queries[0, 0], queries[0, 1], queries[1, 0]]) @ items.T,
+        torch.tensor([1, 2, 0]),
+    )
+    assert cross_entropy_loss(queries, items, targets, mask) == pytest.approx(float(expected))
+
+
+def test_bpr_is_low_when_target_scores_highest() -> None:
+    items = torch.eye(5) * 10
+    queries = items[torch.tensor([[1, 2]])]  # each query equals its target's embedding
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    good = bpr_loss(
+        queries,
+        items,
+        torch.tensor([[1, 2]]),
+        mask,
+        n_negatives=8,
+        generator=torch.Generator().manual_seed(0),
+    )
+    bad = bpr_loss(
+        queries,
+        items,
+        torch.tensor([[3, 4]]),
+        mask,
+        n_negatives=8,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert float(good) < 0.01 < 1.0 < float(bad)
+
+
+def test_padding_does_not_change_losses() -> None:
+    torch.manual_seed(1)
+    queries, items = torch.randn(1, 4, 8), torch.randn(10, 8)
+    targets, mask = torch.tensor([[1, 2, 3, 4]]), torch.tensor([[True, True, False, False]])
+    other = queries.clone()
+    other[0, 2:] = 100.0  # garbage in padded positions
+    for fn in (cross_entropy_loss,):
+        assert fn(queries, items, targets, mask) == pytest.approx(
+            float(fn(other, items, targets, mask))
+        )
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert bpr_loss(queries, items, targets, mask, 4, g1) == pytest.approx(
+        float(bpr_loss(other, items, targets, mask, 4, g2))
+    )
+
+
+@pytest.mark.parametrize("fn", [cross_entropy_loss, bpr_loss])
+def test_all_masked_is_zero_with_gradient(fn) -> None:
+    queries = torch.randn(1, 2, 4, requires_grad=True)
+    loss = fn(
+        queries,
+        torch.randn(5, 4),
+        torch.zeros(1, 2, dtype=torch.long),
+        torch.zeros(1, 2, dtype=torch.bool),
+    )
+    assert float(loss.detach()) == 0.0
+    loss.backward()
+    assert queries.grad is not None and (queries.grad == 0).all()
+
+
+def test_total_loss_weights_and_absent_terms() -> None:
+    rec, gen, distill = torch.tensor(1.0), torch.tensor(2.0), torch.tensor(4.0)
+    assert float(total_loss(rec)) == pytest.approx(1.0)
+    assert float(total_loss(rec, gen, distill)) == pytest.approx(1.0 + 0.3 * 2 + 0.5 * 4)
+    assert float(
+        total_loss(rec, distill=distill, weights=LossWeights(rec=2.0, distill=1.0))
+    ) == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="at least one"):
+        total_loss()
+    with pytest.raises(ConfigError):
+        LossWeights(gen=-1.0)

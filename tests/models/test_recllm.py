@@ -1,0 +1,137 @@
+"""The assembled model on a tiny random backbone: loss, causality, cold items, save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import HIDDEN, tiny_hf_config
+
+from recllm.data.sequences import UserSequences
+from recllm.errors import ConfigError
+from recllm.models.adapter.config import AdapterConfig
+from recllm.models.backbone import BackboneConfig, backbone_from_hf_config
+from recllm.models.item_encoder import ItemEncodings
+from recllm.models.recllm import RecLLMModel, RecLLMScorer
+
+N_ITEMS, M = 20, 4
+
+
+def encodings(seed: int = 0, n_items: int = N_ITEMS) -> ItemEncodings:
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.ones(n_items, M, dtype=torch.bool)
+    mask[3, 2:] = False
+    return ItemEncodings(
+        pooled=torch.randn(n_items, HIDDEN, generator=g),
+        tokens=torch.randn(n_items, M, HIDDEN, generator=g),
+        token_mask=mask,
+    )
+
+
+def model(family: str = "bert", seed: int = 0, **adapter) -> RecLLMModel:
+    torch.manual_seed(seed)
+    backbone = backbone_from_hf_config(tiny_hf_config(family), BackboneConfig())
+    config = AdapterConfig(d_model=16, n_heads=4, max_len=8, dropout=0.0, **adapter)
+    return RecLLMModel(backbone, encodings(), config)
+
+
+def batch() -> tuple[torch.Tensor, ...]:
+    items = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 20, 20, 20]])
+    weights = torch.tensor([[1.0, 0.8, 0.6, 1.0, 0.4], [1.0, 0.2, 0.0, 0.0, 0.0]])
+    mask = items != 20
+    targets = torch.tensor([[2, 3, 4, 5, 6], [7, 8, 20, 20, 20]])
+    return items, weights, mask, targets
+
+
+@pytest.mark.parametrize("family", ["bert", "llama", "gpt2"])
+@pytest.mark.parametrize("loss", ["bpr", "ce"])
+def test_loss_trains_the_adapter_not_the_frozen_backbone(family: str, loss: str) -> None:
+    m = model(family)
+    items, weights, mask, targets = batch()
+    out = m(items, weights, mask, targets, loss=loss, generator=torch.Generator().manual_seed(0))
+    assert out.queries.shape == (2, 5, 16) and out.attention.shape == (2, 5, 5)
+    assert out.loss is not None and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(p.grad is None for p in m.backbone.parameters())
+    assert m.adapter.item_ids is not None and m.adapter.item_ids.weight.grad is not None
+    assert (
+        m.adapter.to_backbone.weight.grad is not None
+        and m.adapter.to_backbone.weight.grad.abs().sum() > 0
+    )
+
+
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_whole_model_is_causal(family: str) -> None:
+    m = model(family).eval()
+    items, weights, mask, _ = batch()
+    changed = items.clone()
+    changed[0, 3] = 11
+    before = m(items, weights, mask).queries
+    after = m(changed, weights, mask).queries
+    assert torch.allclose(before[0, :3], after[0, :3], atol=1e-6)
+    assert not torch.allclose(before[0, 3], after[0, 3])
+
+
+def test_items_never_seen_still_score_from_metadata() -> None:
+    m = model(use_item_ids=False).eval()
+    scores = m.score_last(*batch()[:3])
+    assert scores.shape == (2, N_ITEMS) and torch.isfinite(scores).all()
+    # Without ID embeddings two items with identical metadata must score identically.
+    m.pooled[5] = m.pooled[9]
+    scores = m.score_last(*batch()[:3])
+    assert torch.allclose(scores[:, 5], scores[:, 9])
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {},
+        {"use_cross_attention": False},
+        {"use_behaviour_weights": False},
+        {"use_metadata": False, "use_cross_attention": False},
+        {"use_user_vector": True},
+    ],
+)
+def test_ablations_build_and_run(flags: dict) -> None:
+    m = model(**flags)
+    out = m(*batch(), loss="ce")
+    assert out.loss is not None and torch.isfinite(out.loss)
+
+
+def test_save_and_load_round_trip_and_mismatches(tmp_path: Path) -> None:
+    m = model().eval()
+    m.save_pretrained(tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    loaded = RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, encodings()).eval()
+    assert torch.equal(m.score_last(*batch()[:3]), loaded.score_last(*batch()[:3]))
+    torch.manual_seed(5)
+    other = backbone_from_hf_config(tiny_hf_config("bert"), BackboneConfig())
+    with pytest.raises(ConfigError, match="trained on backbone"):
+        RecLLMModel.from_pretrained(tmp_path / "adapter", other, encodings())
+    with pytest.raises(ConfigError, match="covers 20 items"):
+        RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, encodings(n_items=25))
+
+
+def test_out_of_catalogue_ids_are_rejected() -> None:
+    items, weights, mask, _ = batch()
+    items[0, 0] = 99
+    with pytest.raises(ValueError, match="outside the catalogue"):
+        model()(items, weights, mask)
+
+
+def test_scorer_truncates_to_max_len_and_handles_users() -> None:
+    m = model().eval()
+    seqs = UserSequences(
+        np.array([0, 12, 14]),
+        np.array([*range(12), 1, 2], dtype=np.int32),
+        np.ones(14, dtype=np.float32),
+    )
+    scores = RecLLMScorer(m, batch_size=1)(np.array([0, 1]), seqs)
+    assert scores.shape == (2, N_ITEMS)
+    # Only the most recent max_len = 8 items matter.
+    seqs2 = UserSequences(
+        np.array([0, 8]), np.arange(4, 12, dtype=np.int32), np.ones(8, dtype=np.float32)
+    )
+    assert torch.allclose(scores[0], RecLLMScorer(m)(np.array([0]), seqs2)[0], atol=1e-5)
