@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import save_tiny_bert, write_toy_movielens
 
 from recllm.cli import main
 
@@ -65,28 +66,66 @@ def test_stats_of_a_csv_file(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert stats["sequence_length"]["p50"] == 4
 
 
+def test_quickstart_end_to_end_on_toy_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = write_toy_movielens(tmp_path / "ml-toy")
+    bert = save_tiny_bert(tmp_path / "bert")
+    output = tmp_path / "quick.json"
+    argv = [
+        "quickstart",
+        "--dataset",
+        str(data),
+        "--cache-dir",
+        str(tmp_path),
+        "--output",
+        str(output),
+        "--quiet",
+        f"backbone.name_or_path={bert}",
+        f"output_dir={tmp_path / 'run'}",
+        "trainer.epochs=2",
+        "adapter.d_model=16",
+        "adapter.n_heads=4",
+        "data.preprocess.min_item_interactions=0",
+        "trainer.tensorboard=false",
+    ]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    assert "popularity (test)" in out and "recllm-adapter (test)" in out
+    assert out.count("recently:") == 3
+    results = json.loads(output.read_text())
+    assert results["test"]["n_users"] == 40 and len(results["examples"]) == 3
+    assert all(len(titles) == 5 for titles in results["examples"].values())
+
+
+@pytest.mark.slow
 def test_quickstart_on_shared_ml100k(
     capsys: pytest.CaptureFixture[str], shared_data: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "quick.json"
-    code, out, _ = run(
-        [
-            "quickstart",
-            "--data-dir",
-            str(shared_data),
-            "--cache-dir",
-            str(tmp_path),
-            "--output",
-            str(output),
-            "--quiet",
-        ],
-        capsys,
-    )
-    assert code == 0
-    assert "ndcg@10" in out and "popularity (test)" in out
+    argv = [
+        "quickstart",
+        "--data-dir",
+        str(shared_data),
+        "--cache-dir",
+        str(tmp_path),
+        "--output",
+        str(output),
+        "--quiet",
+        f"output_dir={tmp_path / 'run'}",
+    ]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and "recllm-adapter (test)" in out
     results = json.loads(output.read_text())
     assert results["test"]["n_users"] == 943
-    assert 0.0 < results["test"]["metrics"]["recall@10"] < 0.5
+    assert results["test"]["metrics"]["ndcg@10"] > results["popularity_test"]["metrics"]["ndcg@10"]
+
+
+def test_builtin_quickstart_config_matches_the_shipped_yaml() -> None:
+    from recllm.config import load_yaml
+    from recllm.recipes.quickstart import BUILTIN, QUICKSTART_CONFIG
+
+    assert load_yaml(QUICKSTART_CONFIG) == BUILTIN
 
 
 @pytest.mark.parametrize(

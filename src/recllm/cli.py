@@ -17,6 +17,7 @@ from recllm import __version__
 from recllm.errors import RecLLMError
 
 EXIT_USAGE = 2
+OVERRIDABLE = ("quickstart", "train")  # commands that take key=value config overrides
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             output=args.output,
             progress=not args.quiet,
             download=args.download,
+            overrides=args.overrides,
         )
     )
     return 0
@@ -116,14 +118,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = recipe.test_best()
     finally:
         recipe.cleanup()
-    summary = {
-        "best_epoch": state["best_epoch"],
-        "valid_ndcg@10": state["best_ndcg@10"],
-        "test": result.metrics,
-    }
-    out = Path(config.output_dir) / "results.json"
-    out.write_text(json.dumps(summary, indent=2) + "\n")
     from recllm.eval.report import metrics_table
+    from recllm.provenance import write_json
+
+    record = recipe.results(result)
+    out = Path(config.output_dir) / "results.json"
+    write_json(out, record)
+    if args.results_dir:
+        write_json(Path(args.results_dir) / record["dataset"] / f"{args.name}.json", record)
 
     print(
         metrics_table({f"recllm-adapter (test, best epoch {state['best_epoch']})": result.metrics})
@@ -252,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the latest checkpoint in output_dir"
     )
     train.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
+    train.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="also write RESULTS_DIR/<dataset>/<name>.json (for benchmarks)",
+    )
+    train.add_argument("--name", default="recllm-adapter", help="model name in the results file")
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="full-ranking metrics of a trained run")
@@ -281,7 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may follow options ("--data-dir X trainer.lr=1e-3"), which
+    # argparse does not match to a nargs="*" positional on its own.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command in OVERRIDABLE and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*(getattr(args, "overrides", None) or []), *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="recllm: %(message)s",

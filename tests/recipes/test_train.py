@@ -3,6 +3,7 @@ checkpoints, and a resumed run ends bit-identical to an uninterrupted one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -87,9 +88,13 @@ def test_cli_train_evaluate_recommend(tmp_path: Path, capsys: pytest.CaptureFixt
     config = toy_config(tmp_path, "cli", epochs=1)
     yaml_path = tmp_path / "toy.yaml"
     yaml_path.write_text(yaml.safe_dump(to_dict(config)))
-    assert main(["train", str(yaml_path), "trainer.epochs=1"]) == 0
+    results = tmp_path / "results"
+    assert main(["train", str(yaml_path), "trainer.epochs=1", "--results-dir", str(results)]) == 0
     out = capsys.readouterr().out
     assert "recllm-adapter (test" in out and (Path(config.output_dir) / "results.json").is_file()
+    record = json.loads((results / "ml-toy" / "recllm-adapter.json").read_text())
+    assert set(record["test"]) >= {"recall@10", "recall@20", "ndcg@10", "ndcg@20"}
+    assert record["epochs_run"] == 1 and record["command"].startswith("recllm") and record["git_commit"]
     assert main(["evaluate", config.output_dir, "--quiet"]) == 0
     assert "ndcg@10" in capsys.readouterr().out
     assert main(["recommend", config.output_dir, "--user", "1", "-k", "3"]) == 0

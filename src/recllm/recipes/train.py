@@ -356,6 +356,40 @@ class TrainRecipe:
             )
         return self.evaluate("test")
 
+    def results(self, test: EvalResult) -> dict[str, Any]:
+        """The results record of this run (what ``results/<dataset>/<model>.json`` holds)."""
+        from recllm.provenance import peak_rss_mb, provenance
+
+        epochs = self.state["history"]
+        params = sum(p.numel() for p in self.model.parameters())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return {
+            "model": "recllm-adapter",
+            "dataset": self.split.dataset.name,
+            "protocol": {
+                "split": self.split.summary(),
+                "split_config": to_dict(self.config.data.split),
+                "preprocess": to_dict(self.config.data.preprocess),
+                "evaluation": "full catalogue, history items excluded, ties in expectation, "
+                "best validation NDCG@10 epoch evaluated on test",
+            },
+            "test": test.metrics,
+            "valid_best": {
+                "ndcg@10": self.state["best_ndcg@10"],
+                "epoch": self.state["best_epoch"],
+            },
+            "epochs_run": len(epochs),
+            "seconds_per_epoch": sum(e["seconds"] for e in epochs) / max(len(epochs), 1),
+            "train_seconds": sum(e["seconds"] for e in epochs),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "parameters": params,
+            "trainable_parameters": trainable,
+            "seed": self.config.trainer.seed,
+            "config": to_dict(self.config),
+            "history": epochs,
+            **provenance(),
+        }
+
     def _scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer is not None:
             for key, value in values.items():
