@@ -74,3 +74,13 @@ def test_dataset_and_collator_shift_and_pad() -> None:
     assert batch.mask.tolist() == [[True, True], [True, False]]
     assert torch.allclose(batch.weights, torch.tensor([[0.5, 1.0], [1.0, 0.0]]))
     assert batch.padding_fraction == pytest.approx(0.25)
+
+
+def test_ranks_split_batches_without_overlap() -> None:
+    lens = lengths(1000)
+    shards = [list(BucketBatchSampler(lens, 32, seed=3, rank=r, world_size=3)) for r in range(3)]
+    seen = [i for shard in shards for batch in shard for i in batch]
+    assert sorted(seen) == list(range(1000))
+    assert sum(len(s) for s in shards) == len(BucketBatchSampler(lens, 32, seed=3))
+    with pytest.raises(ConfigError, match="rank"):
+        BucketBatchSampler(lens, 32, rank=2, world_size=2)

@@ -94,7 +94,11 @@ def test_cli_train_evaluate_recommend(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "recllm-adapter (test" in out and (Path(config.output_dir) / "results.json").is_file()
     record = json.loads((results / "ml-toy" / "recllm-adapter.json").read_text())
     assert set(record["test"]) >= {"recall@10", "recall@20", "ndcg@10", "ndcg@20"}
-    assert record["epochs_run"] == 1 and record["command"].startswith("recllm") and record["git_commit"]
+    assert (
+        record["epochs_run"] == 1
+        and record["command"].startswith("recllm")
+        and record["git_commit"]
+    )
     assert main(["evaluate", config.output_dir, "--quiet"]) == 0
     assert "ndcg@10" in capsys.readouterr().out
     assert main(["recommend", config.output_dir, "--user", "1", "-k", "3"]) == 0

@@ -32,6 +32,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: shuffle sequences and batches (False: sorted by length, for inference).
         drop_last: drop the last incomplete batch of each pool.
         seed: base seed; call :meth:`set_epoch` for a new order each epoch.
+        rank, world_size: under ``torch.distributed``, this process's share of the
+            batches (every ``world_size``-th batch starting at ``rank``).
     """
 
     def __init__(
@@ -42,6 +44,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: bool = True,
         drop_last: bool = False,
         seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if batch_size < 1 or pool_batches < 1:
             raise ConfigError(
@@ -54,6 +58,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.drop_last = drop_last
         self.seed = seed
         self.epoch = 0
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank must be in [0, world_size={world_size}), got {rank}")
+        self.rank = rank
+        self.world_size = world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -76,12 +84,17 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
+    def _shard(self) -> list[np.ndarray]:
+        # Every rank computes the same batch order (same seed and epoch) and takes every
+        # world_size-th batch, so ranks never share a sequence.
+        return self._batches()[self.rank :: self.world_size]
+
     def __iter__(self) -> Iterator[list[int]]:
-        for batch in self._batches():
+        for batch in self._shard():
             yield batch.tolist()
 
     def __len__(self) -> int:
-        return len(self._batches())
+        return len(self._shard())
 
 
 class RandomBatchSampler(BucketBatchSampler):

@@ -199,7 +199,13 @@ class TrainRecipe:
         torch.manual_seed(t.seed)  # adapter init independent of what loading consumed
         self.model = RecLLMModel(backbone, encodings, cfg.adapter)
         self.train_data = NextItemDataset(self.split.sequences("train"), cfg.adapter.max_len)
-        self.sampler = BucketBatchSampler(self.train_data.lengths, t.batch_size, seed=t.seed)
+        self.sampler = BucketBatchSampler(
+            self.train_data.lengths,
+            t.batch_size,
+            seed=t.seed,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
         self.loader = DataLoader(
             self.train_data,
             batch_sampler=self.sampler,
