@@ -11,6 +11,7 @@ allowed. Each dataclass's own ``__post_init__`` still checks its value ranges.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from pathlib import Path
@@ -61,6 +62,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def lenient_from_dict(cls: type[T], values: dict[str, Any], what: str) -> T:
+    """Build a flat config saved by another version: unknown keys are ignored with a
+    warning (so old and new checkpoints interoperate), unlike user configs."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        logging.getLogger(__name__).warning("%s: ignoring unknown keys %s", what, unknown)
+    return cls(**{k: v for k, v in values.items() if k in known})
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from recllm.data.schema import Dataset
+from recllm.fsutil import atomic_folder
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,7 @@ def load_cached(
 
 def write_dataset(dataset: Dataset, target: Path) -> None:
     """Write a dataset as Parquet + JSON; the folder appears only once complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         dataset.interactions.to_parquet(
             tmp / "interactions.parquet", index=False, compression=PARQUET_CODEC
         )
@@ -119,12 +117,6 @@ def write_dataset(dataset: Dataset, target: Path) -> None:
             "info": dataset.info,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_dataset(folder: Path) -> Dataset:

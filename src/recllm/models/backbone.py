@@ -25,13 +25,14 @@ import importlib.util
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from recllm.config import lenient_from_dict
 from recllm.errors import ConfigError, RecLLMError
 
 log = logging.getLogger(__name__)
@@ -161,11 +162,7 @@ class BackboneConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BackboneConfig:
         """Build from a dict, ignoring (with a warning) keys this version does not know."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            log.warning("ignoring unknown backbone config keys %s", unknown)
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return lenient_from_dict(cls, values, "backbone config")
 
 
 class Backbone(nn.Module):

@@ -9,9 +9,6 @@ that it ends with bit-identical weights to an uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from recllm.errors import RecLLMError
+from recllm.fsutil import atomic_folder
 
 STATE_NAME = "trainer_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
@@ -42,9 +40,7 @@ def save_checkpoint(
     state: dict[str, Any],
 ) -> None:
     """Write a checkpoint atomically (a half-written folder is never mistaken for one)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         save_file(trainable_state(model), str(tmp / TRAINABLE_NAME))
         opt = optimizer.state_dict()
         tensors = {
@@ -61,12 +57,6 @@ def save_checkpoint(
         sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
         payload = {"loop": state, "param_groups": opt["param_groups"], "scheduler": sched}
         (tmp / STATE_NAME).write_text(json.dumps(payload, indent=1, default=_jsonable))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _jsonable(value: Any) -> Any:

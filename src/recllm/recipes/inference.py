@@ -9,19 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recllm import paths
 from recllm.config import from_dict
-from recllm.data.preprocess import preprocess
-from recllm.data.registry import load_dataset
 from recllm.data.schema import Dataset
 from recllm.data.sequences import UserSequences
-from recllm.data.splits import Split, split
-from recllm.data.text import item_texts
+from recllm.data.splits import Split
 from recllm.errors import RecLLMError
-from recllm.models.backbone import load_backbone
-from recllm.models.item_encoder import encode_items
-from recllm.models.recllm import RecLLMModel, catalogue_hash
-from recllm.recipes.train import TrainConfig
+from recllm.models.recllm import RecLLMModel
+from recllm.recipes.train import TrainConfig, build_pipeline
 
 
 @dataclass
@@ -45,27 +39,12 @@ def load_run(run_dir: Path, data_dir: Path | None = None, progress: bool = True)
             "pass the output_dir of `recllm train`"
         )
     config = from_dict(TrainConfig, json.loads(config_path.read_text()))
-    source_dir = data_dir or (Path(config.data.data_dir) if config.data.data_dir else None)
-    cache = Path(config.data.cache_dir) if config.data.cache_dir else None
-    dataset = preprocess(
-        load_dataset(config.data.dataset, source_dir, cache), config.data.preprocess
+    pipeline = build_pipeline(config, progress=progress, data_dir=data_dir)
+    model = RecLLMModel.from_pretrained(
+        best, pipeline.backbone, pipeline.encodings, catalogue=pipeline.catalogue
     )
-    data_split = split(dataset, config.data.split)
-    texts = item_texts(dataset)
-    backbone = load_backbone(config.backbone)
-    encodings = encode_items(
-        backbone,
-        texts,
-        n_tokens=config.encoder.n_tokens,
-        max_length=config.encoder.max_length,
-        batch_size=config.encoder.batch_size,
-        cache_dir=paths.cache_dir(cache),
-        progress=progress,
-        bf16=config.encoder.bf16,
-    )
-    model = RecLLMModel.from_pretrained(best, backbone, encodings, catalogue=catalogue_hash(texts))
     model.eval()
-    return LoadedRun(config, dataset, data_split, model)
+    return LoadedRun(config, pipeline.split.dataset, pipeline.split, model)
 
 
 def resolve_user(run: LoadedRun, raw_user: str) -> int:

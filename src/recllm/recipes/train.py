@@ -34,8 +34,8 @@ from recllm.data.text import item_texts
 from recllm.errors import ConfigError
 from recllm.eval.evaluator import EvalConfig, EvalResult, evaluate
 from recllm.models.adapter.config import AdapterConfig
-from recllm.models.backbone import BackboneConfig, load_backbone
-from recllm.models.item_encoder import encode_items
+from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
+from recllm.models.item_encoder import ItemEncodings, encode_items
 from recllm.models.recllm import RecLLMModel, RecLLMScorer, catalogue_hash
 from recllm.recipes.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
@@ -143,6 +143,45 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
+@dataclass
+class Pipeline:
+    """The data and frozen inputs a config describes: split, backbone, item encodings."""
+
+    split: Split
+    backbone: Backbone
+    encodings: ItemEncodings
+    catalogue: str
+
+
+def build_pipeline(
+    config: TrainConfig, progress: bool = True, data_dir: Path | None = None
+) -> Pipeline:
+    """Load, preprocess and split the data, load the backbone, encode the items (cached).
+
+    Training and inference both call this, so a saved run is always rebuilt exactly as
+    it was trained."""
+    from recllm import paths
+
+    source = data_dir or (Path(config.data.data_dir) if config.data.data_dir else None)
+    cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else None
+    dataset = preprocess(
+        load_dataset(config.data.dataset, source, cache_dir), config.data.preprocess
+    )
+    texts = item_texts(dataset)
+    backbone = load_backbone(config.backbone)
+    encodings = encode_items(
+        backbone,
+        texts,
+        n_tokens=config.encoder.n_tokens,
+        max_length=config.encoder.max_length,
+        batch_size=config.encoder.batch_size,
+        cache_dir=paths.cache_dir(cache_dir),
+        progress=progress,
+        bf16=config.encoder.bf16,
+    )
+    return Pipeline(split(dataset, config.data.split), backbone, encodings, catalogue_hash(texts))
+
+
 def warmup_cosine(total_steps: int, warmup_steps: int):
     """LR multiplier: linear warmup to 1, then cosine decay to 0 at ``total_steps``."""
 
@@ -175,29 +214,11 @@ class TrainRecipe:
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         self._seed(t.seed)
-        data_dir = Path(cfg.data.data_dir) if cfg.data.data_dir else None
-        cache_dir = Path(cfg.data.cache_dir) if cfg.data.cache_dir else None
-        dataset = preprocess(
-            load_dataset(cfg.data.dataset, data_dir, cache_dir), cfg.data.preprocess
-        )
-        self.split: Split = split(dataset, cfg.data.split)
-        texts = item_texts(dataset)
-        backbone = load_backbone(cfg.backbone)
-        from recllm import paths
-
-        encodings = encode_items(
-            backbone,
-            texts,
-            n_tokens=cfg.encoder.n_tokens,
-            max_length=cfg.encoder.max_length,
-            batch_size=cfg.encoder.batch_size,
-            cache_dir=paths.cache_dir(cache_dir),
-            progress=t.progress,
-            bf16=cfg.encoder.bf16,
-        )
-        cfg.adapter.catalogue = catalogue_hash(texts)
+        pipeline = build_pipeline(cfg, progress=t.progress)
+        self.split: Split = pipeline.split
+        cfg.adapter.catalogue = pipeline.catalogue
         torch.manual_seed(t.seed)  # adapter init independent of what loading consumed
-        self.model = RecLLMModel(backbone, encodings, cfg.adapter)
+        self.model = RecLLMModel(pipeline.backbone, pipeline.encodings, cfg.adapter)
         self.train_data = NextItemDataset(self.split.sequences("train"), cfg.adapter.max_len)
         self.sampler = BucketBatchSampler(
             self.train_data.lengths,
@@ -407,9 +428,7 @@ class TrainRecipe:
             self.writer.close()
 
 
-def _encodings_of(model: RecLLMModel):
-    from recllm.models.item_encoder import ItemEncodings
-
+def _encodings_of(model: RecLLMModel) -> ItemEncodings:
     n = model.n_items
     return ItemEncodings(
         pooled=model.pooled[:n], tokens=model.meta_tokens[:n], token_mask=model.meta_mask[:n]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recllm.config import lenient_from_dict
 from recllm.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,7 @@ class AdapterConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AdapterConfig:
         """Build from a dict, ignoring unknown keys with a warning (forward compatibility)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            log.warning("adapter config: ignoring unknown keys %s", unknown)
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return lenient_from_dict(cls, values, "adapter config")
 
     @classmethod
     def load(cls, folder: Path) -> AdapterConfig:
