@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="download the dataset first if it is missing (needs internet)",
     )
     _data_options(quick)
-    quick.set_defaults(func=cmd_quickstart)
+    quick.set_defaults(func=cmd_quickstart, overrides=[])
 
     data = commands.add_parser("data", help="dataset tools").add_subparsers(
         dest="data_command", required=True
@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write RESULTS_DIR/<dataset>/<name>.json (for benchmarks)",
     )
     train.add_argument("--name", default="recllm-adapter", help="model name in the results file")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, overrides=[])
 
     evaluate = commands.add_parser("evaluate", help="full-ranking metrics of a trained run")
     evaluate.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")

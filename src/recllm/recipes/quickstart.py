@@ -30,11 +30,11 @@ BUILTIN = {
     "adapter": {"max_len": 20, "dropout": 0.2},
     "trainer": {
         "loss": "ce",
-        "epochs": 8,
+        "epochs": 30,
         "batch_size": 32,
         "lr": 0.002,
-        "eval_every": 2,
-        "patience": 2,
+        "eval_every": 3,
+        "patience": 3,
     },
 }
 
