@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import HIDDEN, tiny_hf_config
+from helpers import HIDDEN, tiny_bert_tokenizer, tiny_hf_config
 
 from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError
@@ -135,3 +135,34 @@ def test_scorer_truncates_to_max_len_and_handles_users() -> None:
         np.array([0, 8]), np.arange(4, 12, dtype=np.int32), np.ones(8, dtype=np.float32)
     )
     assert torch.allclose(scores[0], RecLLMScorer(m)(np.array([0]), seqs2)[0], atol=1e-5)
+
+
+def test_instruction_prompt_changes_outputs_but_keeps_causality() -> None:
+    torch.manual_seed(0)
+    backbone = backbone_from_hf_config(
+        tiny_hf_config("bert"), BackboneConfig(), tiny_bert_tokenizer()
+    )
+    plain = RecLLMModel(
+        backbone, encodings(), AdapterConfig(d_model=16, n_heads=4, max_len=8, dropout=0.0)
+    ).eval()
+    torch.manual_seed(0)
+    prompted = RecLLMModel(
+        backbone,
+        encodings(),
+        AdapterConfig(d_model=16, n_heads=4, max_len=8, dropout=0.0, prompt="next item:"),
+    ).eval()
+    assert len(prompted.prompt_ids) > 0
+    items, weights, mask, _ = batch()
+    with_prompt = prompted(items, weights, mask).queries
+    assert with_prompt.shape == plain(items, weights, mask).queries.shape
+    assert not torch.allclose(with_prompt, plain(items, weights, mask).queries)
+    changed = items.clone()
+    changed[0, 3] = 11
+    assert torch.allclose(
+        with_prompt[0, :3], prompted(changed, weights, mask).queries[0, :3], atol=1e-6
+    )
+
+
+def test_prompt_without_tokenizer_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="needs a backbone with a tokenizer"):
+        model(prompt="next item:")

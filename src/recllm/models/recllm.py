@@ -60,6 +60,7 @@ class RecLLMModel(nn.Module):
     pooled: torch.Tensor  # (N + 1, H_meta), last row padding
     meta_tokens: torch.Tensor  # (N + 1, M, H_meta)
     meta_mask: torch.Tensor  # (N + 1, M)
+    prompt_ids: torch.Tensor  # (P,) instruction prompt tokens, empty without a prompt
 
     def __init__(self, backbone: Backbone, encodings: ItemEncodings, config: AdapterConfig) -> None:
         super().__init__()
@@ -86,6 +87,18 @@ class RecLLMModel(nn.Module):
         self.register_buffer(
             "meta_mask", torch.cat([encodings.token_mask.bool(), pad_mask]), persistent=False
         )
+        self.register_buffer("prompt_ids", self._tokenize_prompt(config.prompt), persistent=False)
+
+    def _tokenize_prompt(self, prompt: str) -> torch.Tensor:
+        """Token ids of the instruction prompt (no special tokens); empty if none."""
+        if not prompt:
+            return torch.zeros(0, dtype=torch.long)
+        if self.backbone.tokenizer is None:
+            raise ConfigError("adapter.prompt needs a backbone with a tokenizer; this one has none")
+        ids = self.backbone.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ConfigError(f"adapter.prompt {prompt!r} tokenizes to nothing")
+        return torch.tensor(ids, dtype=torch.long)
 
     @property
     def n_items(self) -> int:
@@ -139,6 +152,23 @@ class RecLLMModel(nn.Module):
             else:
                 raise ConfigError(f"loss must be one of {REC_LOSSES}, got {loss!r}")
         return output
+
+    def _run_backbone(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Backbone states of the adapter tokens, after the prompt prefix if there is one."""
+        n_prompt = len(self.prompt_ids)
+        if not n_prompt:
+            return self.backbone.forward_embeddings(tokens, mask, causal=True)
+        batch = tokens.shape[0]
+        prefix = self.backbone.embed_tokens(self.prompt_ids.unsqueeze(0)).expand(
+            batch, -1, -1
+        )  # (B, P, H)
+        full_mask = torch.cat(
+            [torch.ones(batch, n_prompt, dtype=mask.dtype, device=mask.device), mask], 1
+        )
+        hidden = self.backbone.forward_embeddings(
+            torch.cat([prefix.to(tokens.dtype), tokens], 1), full_mask, causal=True
+        )
+        return hidden[:, n_prompt:]
 
     @torch.no_grad()
     def score_last(

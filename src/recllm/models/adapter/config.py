@@ -33,6 +33,9 @@ class AdapterConfig:
         use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
         use_user_vector: add the aggregator's user vector to the final hidden state
             (an ablation: the issue asks to measure, not assume, whether it helps).
+        prompt: a short instruction embedded by the backbone and placed before the
+            adapter tokens (e.g. "Predict the next movie the user will watch:"); empty
+            for none. Needs a backbone with a tokenizer.
         n_items: catalogue size the adapter was built for (set by the model).
         meta_dim: width of the metadata embeddings (the backbone's hidden size).
         n_meta_tokens: metadata token embeddings per item (M).
@@ -51,6 +54,7 @@ class AdapterConfig:
     use_cross_attention: bool = True
     use_behaviour_weights: bool = True
     use_user_vector: bool = False
+    prompt: str = ""
     n_items: int = 0
     meta_dim: int = 0
     n_meta_tokens: int = 0
