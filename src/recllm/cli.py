@@ -111,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = from_dict(TrainConfig, apply_overrides(load_yaml(args.config), args.overrides))
     if args.data_dir:
         config.data.data_dir = str(args.data_dir)
-    recipe = TrainRecipe(config, resume=args.resume)
+    recipe = TrainRecipe(config, resume=args.resume, overwrite=args.overwrite)
     recipe.setup()
     try:
         state = recipe.train()
@@ -154,10 +154,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from recllm.recipes.inference import load_run, recommend, resolve_items, resolve_user
 
     run = load_run(args.checkpoint, args.data_dir, progress=False)
+    weights = None  # an explicit --history counts every item fully
     if args.history:
         history = resolve_items(run, [h for h in args.history.split(",") if h.strip()])
     elif args.user is not None:
-        history = run.split.sequences("test").items_of(resolve_user(run, args.user))
+        # Everything the user did, with its behaviour weights, as evaluation sees it.
+        from recllm.data.sequences import UserSequences
+
+        user = resolve_user(run, args.user)
+        sequences = UserSequences.from_frame(run.dataset.interactions, run.dataset.n_users)
+        history, weights = sequences.items_of(user), sequences.weights_of(user)
     else:
         raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
     if len(history) > run.model.config.max_len:
@@ -167,7 +173,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             run.model.config.max_len,
         )
     titles = run.dataset.items.get("title")
-    for rank, (item, score) in enumerate(recommend(run, history, args.k), start=1):
+    for rank, (item, score) in enumerate(recommend(run, history, args.k, weights), start=1):
         raw = run.dataset.items["item_id"].iloc[item]
         title = titles.iloc[item] if titles is not None else ""
         print(f"{rank:>3}. {raw:<12} {score:8.3f}  {title}")
@@ -252,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint in output_dir"
+    )
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run in output_dir"
     )
     train.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
     train.add_argument(

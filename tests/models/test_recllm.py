@@ -145,17 +145,20 @@ def test_instruction_prompt_changes_outputs_but_keeps_causality() -> None:
     plain = RecLLMModel(
         backbone, encodings(), AdapterConfig(d_model=16, n_heads=4, max_len=8, dropout=0.0)
     ).eval()
-    torch.manual_seed(0)
     prompted = RecLLMModel(
         backbone,
         encodings(),
         AdapterConfig(d_model=16, n_heads=4, max_len=8, dropout=0.0, prompt="next item:"),
     ).eval()
+    prompted.adapter.load_state_dict(
+        plain.adapter.state_dict()
+    )  # same weights: only the prompt differs
     assert len(prompted.prompt_ids) > 0
     items, weights, mask, _ = batch()
     with_prompt = prompted(items, weights, mask).queries
-    assert with_prompt.shape == plain(items, weights, mask).queries.shape
-    assert not torch.allclose(with_prompt, plain(items, weights, mask).queries)
+    without = plain(items, weights, mask).queries
+    assert with_prompt.shape == without.shape
+    assert not torch.allclose(with_prompt, without)
     changed = items.clone()
     changed[0, 3] = 11
     assert torch.allclose(
@@ -166,3 +169,33 @@ def test_instruction_prompt_changes_outputs_but_keeps_causality() -> None:
 def test_prompt_without_tokenizer_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="needs a backbone with a tokenizer"):
         model(prompt="next item:")
+
+
+def test_users_without_history_get_uniform_scores() -> None:
+    m = model().eval()
+    seqs = UserSequences(
+        np.array([0, 0, 3]), np.array([1, 2, 3], dtype=np.int32), np.ones(3, dtype=np.float32)
+    )
+    scores = RecLLMScorer(m)(np.array([0, 1]), seqs)
+    assert (scores[0] == 0).all() and scores[1].std() > 0
+
+
+@pytest.mark.parametrize("finetune", ["lora", "full"])
+def test_trained_backbone_weights_round_trip(tmp_path: Path, finetune: str) -> None:
+    torch.manual_seed(0)
+    backbone = backbone_from_hf_config(tiny_hf_config("bert"), BackboneConfig(finetune=finetune))
+    m = RecLLMModel(
+        backbone, encodings(), AdapterConfig(d_model=16, n_heads=4, max_len=8, dropout=0.0)
+    )
+    with torch.no_grad():
+        for p in m.backbone.parameters():
+            if p.requires_grad:
+                p.add_(0.01)  # as training would
+    m.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    fresh = backbone_from_hf_config(tiny_hf_config("bert"), BackboneConfig(finetune=finetune))
+    loaded = RecLLMModel.from_pretrained(tmp_path, fresh, encodings())
+    assert not loaded.training
+    assert torch.allclose(
+        m.eval().score_last(*batch()[:3]), loaded.score_last(*batch()[:3]), atol=1e-6
+    )

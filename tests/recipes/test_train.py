@@ -140,3 +140,23 @@ def test_overrides_and_errors() -> None:
         and "loss" in text
         and "use_cross_attention needs use_metadata" in text
     )
+
+
+def test_output_dir_guards_and_final_validation(tmp_path: Path) -> None:
+    first = run(toy_config(tmp_path, "guarded", epochs=1, eval_every=5))
+    # epochs < eval_every: the final epoch is still validated and saved as best.
+    assert first.state["best_epoch"] == 1
+    with pytest.raises(ConfigError, match="already holds a run"):
+        TrainRecipe(toy_config(tmp_path, "guarded", epochs=1)).setup()
+    with pytest.raises(ConfigError, match=r"config differs .*trainer\.lr"):
+        TrainRecipe(toy_config(tmp_path, "guarded", epochs=1, lr=0.5), resume=True).setup()
+    replaced = TrainRecipe(toy_config(tmp_path, "guarded", epochs=1), overwrite=True)
+    replaced.setup()
+    assert replaced.state["epoch"] == 0
+
+
+def test_early_stop_survives_resume(tmp_path: Path) -> None:
+    stopped = run(toy_config(tmp_path, "stop", epochs=6, patience=1, lr=1e-6))
+    assert stopped.state["stopped"] and stopped.state["epoch"] < 6
+    again = run(toy_config(tmp_path, "stop", epochs=6, patience=1, lr=1e-6), resume=True)
+    assert again.state["epoch"] == stopped.state["epoch"]

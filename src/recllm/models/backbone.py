@@ -196,7 +196,15 @@ class Backbone(nn.Module):
             # BERT's pooler is never used here; dropping it keeps unused (gradient-less)
             # parameters out of optimisers and DDP.
             model.pooler = None
+        # Identity of the pretrained base, taken before any training or LoRA wrapping:
+        # adapters record it, so a trained (LoRA/full) backbone still matches its base.
+        self._base_fingerprint = _base_identity(model, self.tokenizer, source_dir)
         self.model = _apply_finetune(model, config, self.model_type)
+
+    def base_fingerprint(self) -> str:
+        """A stable id of the pretrained base model (architecture, weights, tokenizer),
+        independent of where its files sit and of what training changes since."""
+        return self._base_fingerprint
 
     @property
     def base_model(self) -> Any:
@@ -528,6 +536,31 @@ def _check_right_padded(real: Tensor) -> None:
             "attention_mask must be right-padded with at least one real position per row "
             "(1s first, then 0s); left padding would shift the position embeddings"
         )
+
+
+def _base_identity(model: Any, tokenizer: Any, source_dir: Path | None) -> str:
+    """Hash of the base model's config and weights (file contents for a folder, tensors
+    otherwise) and tokenizer; weight-file hashes are memoised by path, size and mtime."""
+    hf_config = {
+        k: v
+        for k, v in model.config.to_dict().items()
+        if not k.startswith("_")
+        and k not in {"transformers_version", "dtype", "torch_dtype", "name_or_path"}
+    }
+    if source_dir is not None:
+        from recllm import paths
+        from recllm.data.cache import file_sha256
+
+        files = sorted(
+            p for p in source_dir.rglob("*") if p.is_file() and p.name not in _NOT_FINGERPRINTED
+        )
+        weights: Any = [
+            [str(p.relative_to(source_dir)), file_sha256(p, paths.cache_dir())] for p in files
+        ]
+    else:
+        weights = [_tensor_digest(model.state_dict()), _tokenizer_digest(tokenizer)]
+    blob = json.dumps({"hf": hf_config, "weights": weights}, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
 
 
 def _folder_signature(folder: Path) -> list[list[Any]]:

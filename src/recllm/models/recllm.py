@@ -69,7 +69,7 @@ class RecLLMModel(nn.Module):
         config.meta_dim = encodings.pooled.shape[1]
         config.n_meta_tokens = encodings.tokens.shape[1]
         config.backbone_hidden = backbone.hidden_size
-        config.backbone = config.backbone or backbone.fingerprint()
+        config.backbone = config.backbone or backbone.base_fingerprint()
         self.config = config
         self.backbone = backbone
         self.adapter = RecAdapter(config)
@@ -140,7 +140,7 @@ class RecLLMModel(nn.Module):
         encoded = self.adapter.encode(
             items, weights, mask, self.pooled, self.meta_tokens, self.meta_mask
         )
-        hidden = self.backbone.forward_embeddings(encoded.tokens, mask, causal=True)  # (B, L, H)
+        hidden = self._run_backbone(encoded.tokens, mask)  # (B, L, H)
         queries = self.adapter.query(hidden, encoded.user)
         output = RecOutput(queries=queries, user=encoded.user, attention=encoded.attention)
         if targets is not None:
@@ -208,9 +208,9 @@ class RecLLMModel(nn.Module):
         folder = Path(folder)
         config = AdapterConfig.load(folder)
         problems = []
-        if config.backbone and config.backbone != backbone.fingerprint():
+        if config.backbone and config.backbone != backbone.base_fingerprint():
             problems.append(
-                f"the adapter was trained on backbone {config.backbone}, this backbone is {backbone.fingerprint()}"
+                f"the adapter was trained on backbone {config.backbone}, this backbone is {backbone.base_fingerprint()}"
             )
         if config.n_items != encodings.pooled.shape[0]:
             problems.append(
@@ -225,8 +225,8 @@ class RecLLMModel(nn.Module):
         model.adapter.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
         backbone_file = folder / BACKBONE_WEIGHTS_NAME
         if backbone_file.is_file():
-            model.backbone.load_state_dict(load_file(str(backbone_file)), strict=False)
-        return model
+            model.backbone.load_trainable_state_dict(load_file(str(backbone_file)))
+        return model.eval()
 
 
 def pad_histories(
@@ -262,12 +262,13 @@ class RecLLMScorer:
             items, weights, mask = pad_histories(
                 history, batch, self.model.config.max_len, self.model.pad_id
             )
-            scores = self.model.score_last(items, weights, mask)
-            empty = ~mask.any(1)
-            if empty.any():
-                # No history: fall back to the catalogue order the model gives an empty
-                # sequence is undefined, so score uniformly (ties resolved in expectation).
-                scores[empty] = 0.0
+            # Users without history get uniform scores (ties resolved in expectation):
+            # a sequence model has nothing to condition on, and the backbone needs one
+            # real token per row.
+            scores = torch.zeros(len(batch), self.model.n_items)
+            known = mask.any(1)
+            if known.any():
+                scores[known] = self.model.score_last(items[known], weights[known], mask[known])
             chunks.append(scores)
         return torch.cat(chunks)
 

@@ -71,7 +71,7 @@ def run_quickstart(config: QuickstartConfig) -> dict[str, Any]:
     """Train, evaluate, print; return (and optionally write) the results."""
     if config.download:
         _ensure_downloaded(config)
-    recipe = TrainRecipe(build_train_config(config))
+    recipe = TrainRecipe(build_train_config(config), overwrite=True)  # a fresh run each time
     recipe.setup()
     try:
         state = recipe.train()

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,9 +199,15 @@ class TrainRecipe:
     """One training run. Call :meth:`setup`, :meth:`train`, then :meth:`cleanup`."""
 
     def __init__(
-        self, config: TrainConfig, resume: bool = False, rank: int = 0, world_size: int = 1
+        self,
+        config: TrainConfig,
+        resume: bool = False,
+        overwrite: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.config = config
+        self.overwrite = overwrite
         self.resume = resume
         self.rank = rank
         self.world_size = world_size
@@ -245,8 +252,10 @@ class TrainRecipe:
             "best_ndcg@10": -1.0,
             "best_epoch": -1,
             "bad_evals": 0,
+            "stopped": False,
             "history": [],
         }
+        self._check_output_dir()
         if self.resume:
             checkpoint = latest_checkpoint(self.output_dir)
             if checkpoint is None:
@@ -262,6 +271,36 @@ class TrainRecipe:
             if t.tensorboard:
                 self.writer = _tensorboard_writer(self.output_dir / "tensorboard")
 
+    def _check_output_dir(self) -> None:
+        """Refuse to mix runs: a fresh run needs an empty output_dir (or ``overwrite``),
+        and a resumed one the same config it was started with."""
+        saved = self.output_dir / "config.json"
+        has_run = saved.is_file() or (self.output_dir / "checkpoints").is_dir()
+        if not has_run:
+            return
+        if self.resume:
+            if saved.is_file():
+                before = _flatten(json.loads(saved.read_text()))
+                now = _flatten(to_dict(self.config))
+                changed = sorted(
+                    k
+                    for k in before.keys() | now.keys()
+                    if before.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES
+                )
+                if changed:
+                    raise ConfigError(
+                        f"resume: the config differs from the one {self.output_dir} was started with "
+                        f"({', '.join(changed[:8])}); pass the same config and overrides, or a new output_dir"
+                    )
+            return
+        if not self.overwrite:
+            raise ConfigError(
+                f"{self.output_dir} already holds a run; use --resume to continue it, --overwrite to "
+                "replace it, or another output_dir"
+            )
+        for name in ("checkpoints", "best"):
+            shutil.rmtree(self.output_dir / name, ignore_errors=True)
+
     @staticmethod
     def _seed(seed: int) -> None:
         random.seed(seed)
@@ -274,7 +313,7 @@ class TrainRecipe:
         interruption would; ``resume`` then continues exactly)."""
         t = self.config.trainer
         last = min(t.epochs, until_epoch) if until_epoch is not None else t.epochs
-        while self.state["epoch"] < last:
+        while self.state["epoch"] < last and not self.state["stopped"]:
             epoch = self.state["epoch"]
             started = time.perf_counter()
             loss = self._train_epoch(epoch)
@@ -283,8 +322,7 @@ class TrainRecipe:
                 "loss": loss,
                 "seconds": time.perf_counter() - started,
             }
-            stop = False
-            if (epoch + 1) % t.eval_every == 0:
+            if (epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs:
                 result = self.evaluate("valid")
                 ndcg = result.metrics["ndcg@10"]
                 record["valid"] = result.metrics
@@ -296,7 +334,7 @@ class TrainRecipe:
                         self.model.save_pretrained(self.output_dir / "best")
                 else:
                     self.state["bad_evals"] += 1
-                    stop = self.state["bad_evals"] >= t.patience
+                    self.state["stopped"] = self.state["bad_evals"] >= t.patience
                 self._scalars({f"valid/{k}": v for k, v in result.metrics.items()}, epoch + 1)
                 log.info(
                     "epoch %d: loss %.4f, valid ndcg@10 %.4f (best %.4f at epoch %d)",
@@ -317,7 +355,7 @@ class TrainRecipe:
                     self.generator,
                     self.state,
                 )
-            if stop:
+            if self.state["stopped"]:
                 log.info(
                     "early stopping: no better validation NDCG@10 for %d evaluations", t.patience
                 )
@@ -433,6 +471,20 @@ def _encodings_of(model: RecLLMModel) -> ItemEncodings:
     return ItemEncodings(
         pooled=model.pooled[:n], tokens=model.meta_tokens[:n], token_mask=model.meta_mask[:n]
     )
+
+
+# Settings that may differ between a run and its resumption without changing results.
+_RESUMABLE_CHANGES = {"trainer.progress", "trainer.tensorboard", "data.data_dir", "data.cache_dir"}
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "extra":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _tensorboard_writer(folder: Path) -> Any:
