@@ -216,6 +216,10 @@ class TrainRecipe:
 
     # -- setup -----------------------------------------------------------------
     def setup(self) -> None:
+        from recllm.provenance import provenance
+
+        # Taken now, not when results are written: the code that runs is the code at start.
+        self.provenance = provenance()
         cfg = self.config
         t = cfg.trainer
         if t.num_threads:
@@ -423,7 +427,7 @@ class TrainRecipe:
 
     def results(self, test: EvalResult) -> dict[str, Any]:
         """The results record of this run (what ``results/<dataset>/<model>.json`` holds)."""
-        from recllm.provenance import peak_rss_mb, provenance
+        from recllm.provenance import peak_rss_mb
 
         epochs = self.state["history"]
         params = sum(p.numel() for p in self.model.parameters())
@@ -452,7 +456,7 @@ class TrainRecipe:
             "seed": self.config.trainer.seed,
             "config": to_dict(self.config),
             "history": epochs,
-            **provenance(),
+            **self.provenance,
         }
 
     def _scalars(self, values: dict[str, float], step: int) -> None:
