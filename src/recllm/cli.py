@@ -125,10 +125,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(config.output_dir) / "results.json"
     write_json(out, record)
     if args.results_dir:
-        write_json(Path(args.results_dir) / record["dataset"] / f"{args.name}.json", record)
+        name = args.name or config.model
+        write_json(Path(args.results_dir) / record["dataset"] / f"{name}.json", record)
 
     print(
-        metrics_table({f"recllm-adapter (test, best epoch {state['best_epoch']})": result.metrics})
+        metrics_table({f"{config.model} (test, best epoch {state['best_epoch']})": result.metrics})
     )
     print(f"wrote {out}")
     return 0
@@ -137,14 +138,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from recllm.eval.evaluator import EvalConfig, evaluate
     from recllm.eval.report import metrics_table
-    from recllm.models.recllm import RecLLMScorer
+    from recllm.models.recllm import SequenceScorer
     from recllm.recipes.inference import load_run
 
     run = load_run(args.checkpoint, args.data_dir, progress=not args.quiet)
     result = evaluate(
-        RecLLMScorer(run.model), run.split, args.stage, EvalConfig(), progress=not args.quiet
+        SequenceScorer(run.model), run.split, args.stage, EvalConfig(), progress=not args.quiet
     )
-    print(metrics_table({f"recllm-adapter ({args.stage})": result.metrics}))
+    print(metrics_table({f"{run.config.model} ({args.stage})": result.metrics}))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     return 0
@@ -166,11 +167,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         history, weights = sequences.items_of(user), sequences.weights_of(user)
     else:
         raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
-    if len(history) > run.model.config.max_len:
+    if len(history) > run.model.max_len:
         logging.getLogger("recllm").info(
             "history has %d items; the model reads the most recent %d",
             len(history),
-            run.model.config.max_len,
+            run.model.max_len,
         )
     titles = run.dataset.items.get("title")
     for rank, (item, score) in enumerate(recommend(run, history, args.k, weights), start=1):
@@ -269,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also write RESULTS_DIR/<dataset>/<name>.json (for benchmarks)",
     )
-    train.add_argument("--name", default="recllm-adapter", help="model name in the results file")
+    train.add_argument(
+        "--name", default=None, help="model name in the results file (default: the config's model)"
+    )
     train.set_defaults(func=cmd_train, overrides=[])
 
     evaluate = commands.add_parser("evaluate", help="full-ranking metrics of a trained run")

@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from recllm.errors import ConfigError
-from recllm.models.losses import LossWeights, bpr_loss, cross_entropy_loss, total_loss
+from recllm.models.losses import (
+    LossWeights,
+    bce_loss,
+    bpr_loss,
+    cross_entropy_loss,
+    recommendation_loss,
+    total_loss,
+)
 
 
 def test_cross_entropy_matches_manual_on_real_positions() -> None:
@@ -55,13 +62,38 @@ def test_padding_does_not_change_losses() -> None:
         assert fn(queries, items, targets, mask) == pytest.approx(
             float(fn(other, items, targets, mask))
         )
-    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    assert bpr_loss(queries, items, targets, mask, 4, g1) == pytest.approx(
-        float(bpr_loss(other, items, targets, mask, 4, g2))
+    for sampled in (bpr_loss, bce_loss):
+        g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+        assert sampled(queries, items, targets, mask, 4, g1) == pytest.approx(
+            float(sampled(other, items, targets, mask, 4, g2))
+        )
+
+
+def test_bce_matches_manual_with_one_negative() -> None:
+    torch.manual_seed(2)
+    queries, items = torch.randn(1, 2, 4), torch.randn(7, 4)
+    targets, mask = torch.tensor([[3, 5]]), torch.tensor([[True, True]])
+    loss = bce_loss(queries, items, targets, mask, 1, torch.Generator().manual_seed(0))
+    # Same generator state -> the same negatives the loss drew.
+    negatives = torch.randint(0, 7, (1, 2, 1), generator=torch.Generator().manual_seed(0))
+    assert not (negatives.squeeze(-1) == targets).any(), "pick a seed without clashes"
+    pos = (queries * items[targets]).sum(-1)
+    neg = (queries * items[negatives.squeeze(-1)]).sum(-1)
+    expected = (-F.logsigmoid(pos) - F.logsigmoid(-neg)).mean()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_recommendation_loss_dispatches_and_rejects_unknown_names() -> None:
+    queries, items = torch.randn(1, 2, 4), torch.randn(5, 4)
+    targets, mask = torch.tensor([[1, 2]]), torch.ones(1, 2, dtype=torch.bool)
+    assert recommendation_loss("ce", queries, items, targets, mask) == pytest.approx(
+        float(cross_entropy_loss(queries, items, targets, mask))
     )
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        recommendation_loss("hinge", queries, items, targets, mask)
 
 
-@pytest.mark.parametrize("fn", [cross_entropy_loss, bpr_loss])
+@pytest.mark.parametrize("fn", [cross_entropy_loss, bpr_loss, bce_loss])
 def test_all_masked_is_zero_with_gradient(fn) -> None:
     queries = torch.randn(1, 2, 4, requires_grad=True)
     loss = fn(

@@ -14,7 +14,7 @@ from recllm.errors import ConfigError
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import BackboneConfig, backbone_from_hf_config
 from recllm.models.item_encoder import ItemEncodings
-from recllm.models.recllm import RecLLMModel, RecLLMScorer
+from recllm.models.recllm import RecLLMModel, SequenceScorer
 
 N_ITEMS, M = 20, 4
 
@@ -128,13 +128,13 @@ def test_scorer_truncates_to_max_len_and_handles_users() -> None:
         np.array([*range(12), 1, 2], dtype=np.int32),
         np.ones(14, dtype=np.float32),
     )
-    scores = RecLLMScorer(m, batch_size=1)(np.array([0, 1]), seqs)
+    scores = SequenceScorer(m, batch_size=1)(np.array([0, 1]), seqs)
     assert scores.shape == (2, N_ITEMS)
     # Only the most recent max_len = 8 items matter.
     seqs2 = UserSequences(
         np.array([0, 8]), np.arange(4, 12, dtype=np.int32), np.ones(8, dtype=np.float32)
     )
-    assert torch.allclose(scores[0], RecLLMScorer(m)(np.array([0]), seqs2)[0], atol=1e-5)
+    assert torch.allclose(scores[0], SequenceScorer(m)(np.array([0]), seqs2)[0], atol=1e-5)
 
 
 def test_instruction_prompt_changes_outputs_but_keeps_causality() -> None:
@@ -176,7 +176,7 @@ def test_users_without_history_get_uniform_scores() -> None:
     seqs = UserSequences(
         np.array([0, 0, 3]), np.array([1, 2, 3], dtype=np.int32), np.ones(3, dtype=np.float32)
     )
-    scores = RecLLMScorer(m)(np.array([0, 1]), seqs)
+    scores = SequenceScorer(m)(np.array([0, 1]), seqs)
     assert (scores[0] == 0).all() and scores[1].std() > 0
 
 

@@ -22,6 +22,40 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / count
 
 
+def _sample_negatives(
+    targets: torch.Tensor, n_items: int, n_negatives: int, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L, n) uniform negatives and a mask of those still equal to the target.
+
+    A negative that hits the target is re-drawn once; the rare second hit is masked out
+    rather than re-drawn again, so the cost stays fixed."""
+    shape = (*targets.shape, n_negatives)
+    negatives = torch.randint(0, n_items, shape, generator=generator, device=targets.device)
+    clash = negatives == targets.unsqueeze(-1)
+    if clash.any():
+        negatives[clash] = torch.randint(
+            0, n_items, (int(clash.sum()),), generator=generator, device=targets.device
+        )
+        clash = negatives == targets.unsqueeze(-1)
+    return negatives, clash
+
+
+def _positive_and_negative_scores(
+    queries: torch.Tensor,
+    item_embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    n_negatives: int,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scores of the targets (B, L, 1) and of sampled negatives (B, L, n), and the clash mask."""
+    n_items = item_embeddings.shape[0]
+    safe_targets = targets.clamp(max=n_items - 1)
+    positive = (queries * item_embeddings[safe_targets]).sum(-1, keepdim=True)
+    negatives, clash = _sample_negatives(safe_targets, n_items, n_negatives, generator)
+    negative = torch.einsum("bld,blnd->bln", queries, item_embeddings[negatives])
+    return positive, negative, clash
+
+
 def bpr_loss(
     queries: torch.Tensor,
     item_embeddings: torch.Tensor,
@@ -42,21 +76,34 @@ def bpr_loss(
     Returns:
         scalar mean of ``-log sigmoid(s_pos - s_neg)`` over real positions and negatives.
     """
-    n_items = item_embeddings.shape[0]
-    safe_targets = targets.clamp(max=n_items - 1)
-    positive = (queries * item_embeddings[safe_targets]).sum(-1, keepdim=True)  # (B, L, 1)
-    shape = (*targets.shape, n_negatives)
-    negatives = torch.randint(0, n_items, shape, generator=generator, device=targets.device)
-    clash = negatives == safe_targets.unsqueeze(-1)
-    if clash.any():
-        negatives[clash] = torch.randint(
-            0, n_items, (int(clash.sum()),), generator=generator, device=targets.device
-        )
-        clash = negatives == safe_targets.unsqueeze(-1)
-    negative = torch.einsum("bld,blnd->bln", queries, item_embeddings[negatives])  # (B, L, n)
+    positive, negative, clash = _positive_and_negative_scores(
+        queries, item_embeddings, targets, n_negatives, generator
+    )
     losses = -F.logsigmoid(positive - negative)
     valid = mask.unsqueeze(-1) & ~clash
     return _masked_mean(losses, valid.to(losses.dtype))
+
+
+def bce_loss(
+    queries: torch.Tensor,
+    item_embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    n_negatives: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Binary cross-entropy with sampled negatives (the original SASRec objective).
+
+    Shapes as in :func:`bpr_loss`. Per real position: ``-log sigmoid(s_pos)`` plus the
+    mean over negatives of ``-log sigmoid(-s_neg)``.
+    """
+    positive, negative, clash = _positive_and_negative_scores(
+        queries, item_embeddings, targets, n_negatives, generator
+    )
+    real = mask.to(positive.dtype)
+    keep = (mask.unsqueeze(-1) & ~clash).to(negative.dtype)
+    negative_term = (-F.logsigmoid(-negative) * keep).sum(-1) / keep.sum(-1).clamp(min=1)
+    return _masked_mean(-F.logsigmoid(positive.squeeze(-1)) + negative_term, real)
 
 
 def cross_entropy_loss(
@@ -71,6 +118,28 @@ def cross_entropy_loss(
         return queries.sum() * 0.0
     logits = queries[mask] @ item_embeddings.T  # (P, N)
     return F.cross_entropy(logits, targets[mask])
+
+
+REC_LOSSES = ("bpr", "ce", "bce")
+
+
+def recommendation_loss(
+    name: str,
+    queries: torch.Tensor,
+    item_embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    n_negatives: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """L_rec by name: ``bpr`` and ``bce`` (sampled negatives) or ``ce`` (full softmax)."""
+    if name == "ce":
+        return cross_entropy_loss(queries, item_embeddings, targets, mask)
+    if name == "bpr":
+        return bpr_loss(queries, item_embeddings, targets, mask, n_negatives, generator)
+    if name == "bce":
+        return bce_loss(queries, item_embeddings, targets, mask, n_negatives, generator)
+    raise ConfigError(f"loss must be one of {REC_LOSSES}, got {name!r}")
 
 
 @dataclass

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -24,19 +25,20 @@ from recllm.models.adapter.config import WEIGHTS_NAME, AdapterConfig
 from recllm.models.adapter.model import RecAdapter
 from recllm.models.backbone import Backbone
 from recllm.models.item_encoder import ItemEncodings
-from recllm.models.losses import bpr_loss, cross_entropy_loss
+from recllm.models.losses import recommendation_loss
 
 BACKBONE_WEIGHTS_NAME = "backbone_trainable.safetensors"
-REC_LOSSES = ("bpr", "ce")
 
 
 @dataclass
 class RecOutput:
-    """Model output. Shapes: queries/user (B, L, d); attention (B, L, L)."""
+    """Output of a sequential recommender. Shapes: queries/user (B, L, d); attention
+    (B, L, L). ``user``/``attention`` come from the preference aggregator (None for
+    models without one)."""
 
     queries: torch.Tensor
-    user: torch.Tensor
-    attention: torch.Tensor
+    user: torch.Tensor | None = None
+    attention: torch.Tensor | None = None
     loss: torch.Tensor | None = None
 
 
@@ -108,6 +110,10 @@ class RecLLMModel(nn.Module):
     def pad_id(self) -> int:
         return self.config.n_items
 
+    @property
+    def max_len(self) -> int:
+        return self.config.max_len
+
     def train(self, mode: bool = True) -> RecLLMModel:
         super().train(mode)
         if self.backbone.config.finetune == "frozen":
@@ -144,13 +150,9 @@ class RecLLMModel(nn.Module):
         queries = self.adapter.query(hidden, encoded.user)
         output = RecOutput(queries=queries, user=encoded.user, attention=encoded.attention)
         if targets is not None:
-            catalogue = self.item_embeddings()
-            if loss == "bpr":
-                output.loss = bpr_loss(queries, catalogue, targets, mask, n_negatives, generator)
-            elif loss == "ce":
-                output.loss = cross_entropy_loss(queries, catalogue, targets, mask)
-            else:
-                raise ConfigError(f"loss must be one of {REC_LOSSES}, got {loss!r}")
+            output.loss = recommendation_loss(
+                loss, queries, self.item_embeddings(), targets, mask, n_negatives, generator
+            )
         return output
 
     def _run_backbone(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -247,10 +249,29 @@ def pad_histories(
     return torch.from_numpy(items), torch.from_numpy(weights), torch.from_numpy(mask)
 
 
-class RecLLMScorer:
-    """Adapts a model to the evaluator's ``scorer(users, history)`` contract."""
+class SequentialRecommender(Protocol):
+    """What the recipe and the evaluator need of a sequential model (ours or a baseline)."""
 
-    def __init__(self, model: RecLLMModel, batch_size: int = 256) -> None:
+    @property
+    def n_items(self) -> int: ...
+
+    @property
+    def pad_id(self) -> int: ...
+
+    @property
+    def max_len(self) -> int: ...
+
+    def eval(self) -> Any: ...
+
+    def score_last(
+        self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
+class SequenceScorer:
+    """Adapts a sequential model to the evaluator's ``scorer(users, history)`` contract."""
+
+    def __init__(self, model: SequentialRecommender, batch_size: int = 256) -> None:
         self.model = model
         self.batch_size = batch_size
 
@@ -260,7 +281,7 @@ class RecLLMScorer:
         for start in range(0, len(users), self.batch_size):
             batch = users[start : start + self.batch_size]
             items, weights, mask = pad_histories(
-                history, batch, self.model.config.max_len, self.model.pad_id
+                history, batch, self.model.max_len, self.model.pad_id
             )
             # Users without history get uniform scores (ties resolved in expectation):
             # a sequence model has nothing to condition on, and the backbone needs one

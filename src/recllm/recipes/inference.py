@@ -14,7 +14,7 @@ from recllm.data.schema import Dataset
 from recllm.data.sequences import UserSequences
 from recllm.data.splits import Split
 from recllm.errors import RecLLMError
-from recllm.models.recllm import RecLLMModel
+from recllm.recipes.models import SequentialModel, load_model, saved_model_marker
 from recllm.recipes.train import TrainConfig, build_pipeline
 
 
@@ -25,7 +25,7 @@ class LoadedRun:
     config: TrainConfig
     dataset: Dataset
     split: Split
-    model: RecLLMModel
+    model: SequentialModel
 
 
 def load_run(run_dir: Path, data_dir: Path | None = None, progress: bool = True) -> LoadedRun:
@@ -33,16 +33,17 @@ def load_run(run_dir: Path, data_dir: Path | None = None, progress: bool = True)
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     best = run_dir / "best"
-    if not config_path.is_file() or not (best / "adapter_config.json").is_file():
-        raise RecLLMError(
-            f"{run_dir} is not a finished training run (expected config.json and best/adapter_config.json); "
-            "pass the output_dir of `recllm train`"
-        )
-    config = from_dict(TrainConfig, json.loads(config_path.read_text()))
-    pipeline = build_pipeline(config, progress=progress, data_dir=data_dir)
-    model = RecLLMModel.from_pretrained(
-        best, pipeline.backbone, pipeline.encodings, catalogue=pipeline.catalogue
+    not_a_run = (
+        f"{run_dir} is not a finished training run (expected config.json and a saved model in "
+        "best/); pass the output_dir of `recllm train`"
     )
+    if not config_path.is_file():
+        raise RecLLMError(not_a_run)
+    config = from_dict(TrainConfig, json.loads(config_path.read_text()))
+    if not (best / saved_model_marker(config.model)).is_file():
+        raise RecLLMError(not_a_run)
+    pipeline = build_pipeline(config, progress=progress, data_dir=data_dir)
+    model = load_model(best, config, pipeline)
     model.eval()
     return LoadedRun(config, pipeline.split.dataset, pipeline.split, model)
 
@@ -88,9 +89,7 @@ def recommend(
     seqs = UserSequences(np.array([0, len(history_items)]), history_items.astype(np.int32), w)
     from recllm.models.recllm import pad_histories
 
-    items, weights_t, mask = pad_histories(
-        seqs, np.array([0]), run.model.config.max_len, run.model.pad_id
-    )
+    items, weights_t, mask = pad_histories(seqs, np.array([0]), run.model.max_len, run.model.pad_id)
     scores = run.model.score_last(items, weights_t, mask)[0]
     scores[torch.from_numpy(history_items.astype(np.int64))] = float("-inf")
     top = torch.topk(scores, min(k, run.model.n_items - len(set(history_items.tolist()))))

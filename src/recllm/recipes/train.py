@@ -37,8 +37,16 @@ from recllm.eval.evaluator import EvalConfig, EvalResult, evaluate
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
 from recllm.models.item_encoder import ItemEncodings, encode_items
-from recllm.models.recllm import RecLLMModel, RecLLMScorer, catalogue_hash
+from recllm.models.recllm import SequenceScorer, catalogue_hash
+from recllm.models.sasrec import SASRecConfig
 from recllm.recipes.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from recllm.recipes.models import (
+    MODEL_NAMES,
+    build_model,
+    load_model,
+    needs_backbone,
+    saved_model_marker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +83,8 @@ class TrainerConfig:
     """Optimisation and loop settings.
 
     Attributes:
-        loss: ``"bpr"`` (sampled negatives, the design's choice) or ``"ce"`` (full softmax).
+        loss: ``"bpr"`` (sampled negatives, the design's choice), ``"ce"`` (full softmax)
+            or ``"bce"`` (sampled negatives, binary: the original SASRec objective).
         n_negatives: BPR negatives per position.
         epochs: maximum epochs; early stopping may end sooner.
         batch_size: sequences per batch (length-bucketed).
@@ -92,7 +101,7 @@ class TrainerConfig:
         tensorboard: write TensorBoard scalars under ``output_dir/tensorboard``.
     """
 
-    loss: Literal["bpr", "ce"] = "bpr"
+    loss: Literal["bpr", "ce", "bce"] = "bpr"
     n_negatives: int = 1
     epochs: int = 20
     batch_size: int = 128
@@ -111,8 +120,8 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.loss not in ("bpr", "ce"):
-            problems.append(f"loss must be 'bpr' or 'ce', got {self.loss!r}")
+        if self.loss not in ("bpr", "ce", "bce"):
+            problems.append(f"loss must be 'bpr', 'ce' or 'bce', got {self.loss!r}")
         for name in (
             "n_negatives",
             "epochs",
@@ -134,23 +143,35 @@ class TrainerConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; loaded from YAML with ``key=value`` overrides."""
+    """Everything a training run needs; loaded from YAML with ``key=value`` overrides.
+
+    ``model`` picks what trains: ``recllm-adapter`` (uses ``backbone``, ``adapter``,
+    ``encoder``) or the ``sasrec`` baseline (uses ``sasrec``); the rest is shared."""
 
     output_dir: str = "runs/default"
+    model: str = "recllm-adapter"
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    sasrec: SASRecConfig = field(default_factory=SASRecConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES:
+            ConfigError.collect(
+                "config", [f"model must be one of {MODEL_NAMES}, got {self.model!r}"]
+            )
 
 
 @dataclass
 class Pipeline:
-    """The data and frozen inputs a config describes: split, backbone, item encodings."""
+    """The data and frozen inputs a config describes: split, backbone, item encodings
+    (the last two None for models that use no language model)."""
 
     split: Split
-    backbone: Backbone
-    encodings: ItemEncodings
+    backbone: Backbone | None
+    encodings: ItemEncodings | None
     catalogue: str
 
 
@@ -169,6 +190,9 @@ def build_pipeline(
         load_dataset(config.data.dataset, source, cache_dir), config.data.preprocess
     )
     texts = item_texts(dataset)
+    data_split = split(dataset, config.data.split)
+    if not needs_backbone(config.model):
+        return Pipeline(data_split, None, None, catalogue_hash(texts))
     backbone = load_backbone(config.backbone)
     encodings = encode_items(
         backbone,
@@ -180,7 +204,7 @@ def build_pipeline(
         progress=progress,
         bf16=config.encoder.bf16,
     )
-    return Pipeline(split(dataset, config.data.split), backbone, encodings, catalogue_hash(texts))
+    return Pipeline(data_split, backbone, encodings, catalogue_hash(texts))
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int):
@@ -225,12 +249,11 @@ class TrainRecipe:
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         self._seed(t.seed)
-        pipeline = build_pipeline(cfg, progress=t.progress)
-        self.split: Split = pipeline.split
-        cfg.adapter.catalogue = pipeline.catalogue
-        torch.manual_seed(t.seed)  # adapter init independent of what loading consumed
-        self.model = RecLLMModel(pipeline.backbone, pipeline.encodings, cfg.adapter)
-        self.train_data = NextItemDataset(self.split.sequences("train"), cfg.adapter.max_len)
+        self.pipeline = build_pipeline(cfg, progress=t.progress)
+        self.split: Split = self.pipeline.split
+        torch.manual_seed(t.seed)  # model init independent of what loading consumed
+        self.model = build_model(cfg, self.pipeline)
+        self.train_data = NextItemDataset(self.split.sequences("train"), self.model.max_len)
         self.sampler = BucketBatchSampler(
             self.train_data.lengths,
             t.batch_size,
@@ -396,7 +419,7 @@ class TrainRecipe:
             self.optimizer.step()
             self.scheduler.step()
             self.state["step"] += 1
-            value = float(output.loss)
+            value = output.loss.item()
             total += value
             batches += 1
             bar.set_postfix(loss=f"{value:.4f}")
@@ -408,7 +431,7 @@ class TrainRecipe:
 
     # -- evaluate --------------------------------------------------------------
     def evaluate(self, stage: Literal["valid", "test"]) -> EvalResult:
-        scorer = RecLLMScorer(self.model, batch_size=self.config.trainer.eval_batch_size)
+        scorer = SequenceScorer(self.model, batch_size=self.config.trainer.eval_batch_size)
         return evaluate(
             scorer, self.split, stage, EvalConfig(), progress=self.config.trainer.progress
         )
@@ -416,13 +439,8 @@ class TrainRecipe:
     def test_best(self) -> EvalResult:
         """Load the best validation weights and evaluate on the test split."""
         best = self.output_dir / "best"
-        if (best / "adapter_model.safetensors").is_file():
-            self.model = RecLLMModel.from_pretrained(
-                best,
-                self.model.backbone,
-                _encodings_of(self.model),
-                catalogue=self.config.adapter.catalogue,
-            )
+        if (best / saved_model_marker(self.config.model)).is_file():
+            self.model = load_model(best, self.config, self.pipeline)
         return self.evaluate("test")
 
     def results(self, test: EvalResult) -> dict[str, Any]:
@@ -433,7 +451,7 @@ class TrainRecipe:
         params = sum(p.numel() for p in self.model.parameters())
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         return {
-            "model": "recllm-adapter",
+            "model": self.config.model,
             "dataset": self.split.dataset.name,
             "protocol": {
                 "split": self.split.summary(),
@@ -468,13 +486,6 @@ class TrainRecipe:
     def cleanup(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def _encodings_of(model: RecLLMModel) -> ItemEncodings:
-    n = model.n_items
-    return ItemEncodings(
-        pooled=model.pooled[:n], tokens=model.meta_tokens[:n], token_mask=model.meta_mask[:n]
-    )
 
 
 # Settings that may differ between a run and its resumption without changing results.

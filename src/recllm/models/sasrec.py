@@ -1,0 +1,183 @@
+"""SASRec (Kang & McAuley, 2018): a causal Transformer over item-ID embeddings.
+
+The strongest classic sequential baseline. Trained with full-softmax cross-entropy it
+is the "SASRec+" variant (Klenitskiy & Vasilev, 2023); with ``bce`` and one sampled
+negative it is the original. It speaks the same interface as
+:class:`recllm.models.recllm.RecLLMModel` (``forward``, ``score_last``,
+``save_pretrained``), so the same recipe trains and evaluates both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from recllm.config import lenient_from_dict
+from recllm.errors import ConfigError
+from recllm.models.losses import recommendation_loss
+from recllm.models.recllm import RecOutput
+
+SASREC_CONFIG_NAME = "sasrec_config.json"
+SASREC_WEIGHTS_NAME = "sasrec_model.safetensors"
+
+
+@dataclass
+class SASRecConfig:
+    """Shape of a SASRec model.
+
+    Attributes:
+        d_model: embedding and hidden width.
+        n_layers: Transformer blocks.
+        n_heads: attention heads per block; must divide ``d_model``.
+        max_len: most recent items fed to the model.
+        dropout: dropout on embeddings, attention and feed-forward.
+        n_items: catalogue size (set when the model is built).
+    """
+
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    max_len: int = 50
+    dropout: float = 0.2
+    n_items: int = 0
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("d_model", "n_layers", "n_heads", "max_len")
+            if getattr(self, name) < 1
+        ]
+        if self.d_model >= 1 and self.n_heads >= 1 and self.d_model % self.n_heads:
+            problems.append(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        ConfigError.collect("sasrec", problems)
+
+
+class SASRec(nn.Module):
+    """Item embeddings + positions -> causal Transformer -> per-position queries.
+
+    Input and output item embeddings are shared (as in the paper); padding uses the
+    extra row ``n_items``.
+    """
+
+    def __init__(self, config: SASRecConfig, n_items: int | None = None) -> None:
+        super().__init__()
+        if n_items is not None:
+            config.n_items = n_items
+        if config.n_items < 1:
+            raise ValueError("SASRecConfig.n_items must be set (the catalogue size)")
+        self.config = config
+        d = config.d_model
+        self.items = nn.Embedding(config.n_items + 1, d, padding_idx=config.n_items)
+        self.positions = nn.Embedding(config.max_len, d)
+        self.dropout = nn.Dropout(config.dropout)
+        layer = nn.TransformerEncoderLayer(
+            d,
+            config.n_heads,
+            dim_feedforward=4 * d,
+            dropout=config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
+        self.final_norm = nn.LayerNorm(d)
+        nn.init.normal_(self.items.weight, std=0.02)
+        nn.init.normal_(self.positions.weight, std=0.02)
+        with torch.no_grad():
+            self.items.weight[config.n_items].zero_()
+
+    @property
+    def n_items(self) -> int:
+        return self.config.n_items
+
+    @property
+    def pad_id(self) -> int:
+        return self.config.n_items
+
+    @property
+    def max_len(self) -> int:
+        return self.config.max_len
+
+    def item_embeddings(self) -> torch.Tensor:
+        """(N, d) output embeddings of the catalogue (padding row dropped)."""
+        return self.items.weight[: self.n_items]
+
+    def forward(
+        self,
+        items: torch.Tensor,
+        weights: torch.Tensor,
+        mask: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        loss: str = "ce",
+        n_negatives: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> RecOutput:
+        """Queries for next-item prediction at every position; loss when ``targets``.
+
+        ``weights`` is accepted for interface parity and ignored: SASRec has no notion of
+        behaviour strength. Sequences are right-padded, so under the causal mask no real
+        position ever sees padding.
+        """
+        length = items.shape[1]
+        if length > self.max_len:
+            raise ValueError(f"sequence length {length} exceeds max_len {self.max_len}")
+        if items.numel() and int(items.max()) > self.pad_id:
+            raise ValueError(
+                f"item id {int(items.max())} is outside the catalogue of {self.n_items} items"
+            )
+        steps = self.items(items) * self.config.d_model**0.5 + self.positions.weight[:length]
+        steps = self.dropout(steps) * mask.unsqueeze(-1)
+        causal = nn.Transformer.generate_square_subsequent_mask(length, device=items.device)
+        hidden = self.encoder(steps, mask=causal, is_causal=True)
+        output = RecOutput(queries=self.final_norm(hidden))
+        if targets is not None:
+            output.loss = recommendation_loss(
+                loss, output.queries, self.item_embeddings(), targets, mask, n_negatives, generator
+            )
+        return output
+
+    @torch.no_grad()
+    def score_last(
+        self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, N) catalogue scores after each sequence's last real item."""
+        queries = self.forward(items, weights, mask).queries
+        last = mask.sum(1).clamp(min=1) - 1
+        return queries[torch.arange(len(items)), last] @ self.item_embeddings().T
+
+    def save_pretrained(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SASREC_CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        save_file(
+            {k: v.contiguous() for k, v in self.state_dict().items()},
+            str(folder / SASREC_WEIGHTS_NAME),
+        )
+
+    @classmethod
+    def from_pretrained(cls, folder: Path, n_items: int | None = None) -> SASRec:
+        """Load a saved model; refuse one built for another catalogue size."""
+        folder = Path(folder)
+        path = folder / SASREC_CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError(f"{folder} holds no {SASREC_CONFIG_NAME}: not a saved SASRec model")
+        try:
+            values: dict[str, Any] = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
+        config = lenient_from_dict(SASRecConfig, values, "sasrec config")
+        if n_items is not None and config.n_items != n_items:
+            raise ConfigError(
+                f"checkpoint {folder}: the model covers {config.n_items} items, the catalogue has {n_items}"
+            )
+        model = cls(config)
+        model.load_state_dict(load_file(str(folder / SASREC_WEIGHTS_NAME)))
+        return model.eval()
