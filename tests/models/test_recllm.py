@@ -13,8 +13,8 @@ from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import BackboneConfig, backbone_from_hf_config
-from recllm.models.item_encoder import ItemEncodings
-from recllm.models.recllm import RecLLMModel, SequenceScorer
+from recllm.models.item_encoder import ItemEncodings, texts_sha256
+from recllm.models.recllm import RecLLMModel, SequenceScorer, catalogue_hash
 
 N_ITEMS, M = 20, 4
 
@@ -112,6 +112,19 @@ def test_save_and_load_round_trip_and_mismatches(tmp_path: Path) -> None:
         RecLLMModel.from_pretrained(tmp_path / "adapter", other, encodings())
     with pytest.raises(ConfigError, match="covers 20 items"):
         RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, encodings(n_items=25))
+
+
+def test_catalogue_is_checked_from_the_encodings_text_hash(tmp_path: Path) -> None:
+    """Same item count, other item texts: refused even without ``catalogue=``."""
+    texts = [f"item {i}" for i in range(N_ITEMS)]
+    m = model(catalogue=catalogue_hash(texts))
+    m.save_pretrained(tmp_path / "adapter")
+    same, other = encodings(), encodings()
+    same.meta["text_sha256"] = texts_sha256(texts)
+    other.meta["text_sha256"] = texts_sha256([f"product {i}" for i in range(N_ITEMS)])
+    RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, same)
+    with pytest.raises(ConfigError, match="item texts differ"):
+        RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, other)
 
 
 def test_out_of_catalogue_ids_are_rejected() -> None:

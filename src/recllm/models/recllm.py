@@ -8,7 +8,6 @@ sequence is :meth:`RecLLMModel.score_last`. The model never trains itself: the l
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from recllm.errors import ConfigError
 from recllm.models.adapter.config import WEIGHTS_NAME, AdapterConfig
 from recllm.models.adapter.model import RecAdapter
 from recllm.models.backbone import Backbone
-from recllm.models.item_encoder import ItemEncodings
+from recllm.models.item_encoder import ItemEncodings, texts_sha256
 from recllm.models.losses import recommendation_loss
 
 BACKBONE_WEIGHTS_NAME = "backbone_trainable.safetensors"
@@ -43,11 +42,9 @@ class RecOutput:
 
 
 def catalogue_hash(texts: list[str]) -> str:
-    """Identity of a catalogue: the hash of its item texts in order."""
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8") + b"\x00")
-    return digest.hexdigest()[:16]
+    """Identity of a catalogue: the hash of its item texts in order (the same hash the
+    item encodings record, so a model can be checked against encodings alone)."""
+    return texts_sha256(texts)[:16]
 
 
 class RecLLMModel(nn.Module):
@@ -206,8 +203,12 @@ class RecLLMModel(nn.Module):
         encodings: ItemEncodings,
         catalogue: str | None = None,
     ) -> RecLLMModel:
-        """Attach a saved adapter to ``backbone``; refuse another backbone or catalogue."""
+        """Attach a saved adapter to ``backbone``; refuse another backbone or catalogue.
+
+        The catalogue is identified by ``catalogue`` (see :func:`catalogue_hash`) or,
+        when not given, by the text hash the encodings were made from."""
         folder = Path(folder)
+        catalogue = catalogue or str(encodings.meta.get("text_sha256", ""))[:16] or None
         config = AdapterConfig.load(folder)
         problems = []
         if config.backbone and config.backbone != backbone.base_fingerprint():
