@@ -138,12 +138,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from recllm.eval.evaluator import EvalConfig, evaluate
     from recllm.eval.report import metrics_table
-    from recllm.models.recllm import SequenceScorer
     from recllm.recipes.inference import load_run
+    from recllm.recipes.models import make_scorer
 
     run = load_run(args.checkpoint, args.data_dir, progress=not args.quiet)
     result = evaluate(
-        SequenceScorer(run.model), run.split, args.stage, EvalConfig(), progress=not args.quiet
+        make_scorer(run.model), run.split, args.stage, EvalConfig(), progress=not args.quiet
     )
     print(metrics_table({f"{run.config.model} ({args.stage})": result.metrics}))
     if args.json:
@@ -156,6 +156,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     run = load_run(args.checkpoint, args.data_dir, progress=False)
     weights = None  # an explicit --history counts every item fully
+    user = None
     if args.history:
         history = resolve_items(run, [h for h in args.history.split(",") if h.strip()])
     elif args.user is not None:
@@ -167,14 +168,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         history, weights = sequences.items_of(user), sequences.weights_of(user)
     else:
         raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
-    if len(history) > run.model.max_len:
+    max_len = getattr(run.model, "max_len", None)  # user-embedding models read no history
+    if max_len is not None and len(history) > max_len:
         logging.getLogger("recllm").info(
-            "history has %d items; the model reads the most recent %d",
-            len(history),
-            run.model.max_len,
+            "history has %d items; the model reads the most recent %d", len(history), max_len
         )
     titles = run.dataset.items.get("title")
-    for rank, (item, score) in enumerate(recommend(run, history, args.k, weights), start=1):
+    for rank, (item, score) in enumerate(recommend(run, history, args.k, weights, user), start=1):
         raw = run.dataset.items["item_id"].iloc[item]
         title = titles.iloc[item] if titles is not None else ""
         print(f"{rank:>3}. {raw:<12} {score:8.3f}  {title}")

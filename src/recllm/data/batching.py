@@ -190,3 +190,38 @@ class SequenceCollator:
             weights=torch.from_numpy(weights),
             mask=torch.from_numpy(mask),
         )
+
+
+class InteractionDataset(TorchDataset):
+    """Training (user, item) pairs for models that learn user embeddings (BPR-MF,
+    LightGCN). Every pair has length 1, so :class:`BucketBatchSampler` over
+    :attr:`lengths` is a seeded, rank-aware shuffle."""
+
+    def __init__(self, users: np.ndarray, items: np.ndarray) -> None:
+        if len(users) != len(items):
+            raise ValueError(f"{len(users)} users but {len(items)} items")
+        self.users = np.asarray(users, dtype=np.int64)
+        self.items = np.asarray(items, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.ones(len(self.users), dtype=np.int64)
+
+    def __getitem__(self, index: int) -> tuple[int, int]:
+        return int(self.users[index]), int(self.items[index])
+
+
+@dataclass
+class PairBatch:
+    """A batch of (user, positive item) pairs; shapes (B,)."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+
+
+def collate_pairs(examples: list[tuple[int, int]]) -> PairBatch:
+    users, items = zip(*examples, strict=True)
+    return PairBatch(torch.tensor(users), torch.tensor(items))

@@ -22,7 +22,7 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / count
 
 
-def _sample_negatives(
+def sample_negatives(
     targets: torch.Tensor, n_items: int, n_negatives: int, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, L, n) uniform negatives and a mask of those still equal to the target.
@@ -51,7 +51,7 @@ def _positive_and_negative_scores(
     n_items = item_embeddings.shape[0]
     safe_targets = targets.clamp(max=n_items - 1)
     positive = (queries * item_embeddings[safe_targets]).sum(-1, keepdim=True)
-    negatives, clash = _sample_negatives(safe_targets, n_items, n_negatives, generator)
+    negatives, clash = sample_negatives(safe_targets, n_items, n_negatives, generator)
     negative = torch.einsum("bld,blnd->bln", queries, item_embeddings[negatives])
     return positive, negative, clash
 

@@ -14,7 +14,8 @@ from recllm.data.schema import Dataset
 from recllm.data.sequences import UserSequences
 from recllm.data.splits import Split
 from recllm.errors import RecLLMError
-from recllm.recipes.models import SequentialModel, load_model, saved_model_marker
+from recllm.models.lightgcn import LightGCN
+from recllm.recipes.models import TrainableModel, load_model, saved_model_marker
 from recllm.recipes.train import TrainConfig, build_pipeline
 
 
@@ -25,7 +26,7 @@ class LoadedRun:
     config: TrainConfig
     dataset: Dataset
     split: Split
-    model: SequentialModel
+    model: TrainableModel
 
 
 def load_run(run_dir: Path, data_dir: Path | None = None, progress: bool = True) -> LoadedRun:
@@ -71,16 +72,28 @@ def resolve_items(run: LoadedRun, raw_items: list[str]) -> np.ndarray:
 
 
 def recommend(
-    run: LoadedRun, history_items: np.ndarray, k: int = 10, weights: np.ndarray | None = None
+    run: LoadedRun,
+    history_items: np.ndarray,
+    k: int = 10,
+    weights: np.ndarray | None = None,
+    user: int | None = None,
 ) -> list[tuple[int, float]]:
     """Top-``k`` (item code, score) after a history (oldest first), history excluded.
 
-    Histories longer than the model's ``max_len`` keep their most recent items.
+    Sequential models read the history (the most recent ``max_len`` items); user-embedding
+    models (BPR-MF, LightGCN) score a known ``user`` and only exclude the history.
     """
-    if len(history_items) == 0:
-        raise RecLLMError("the history is empty: a sequential model needs at least one item")
     if k < 1:
         raise RecLLMError(f"k must be >= 1, got {k}")
+    if isinstance(run.model, LightGCN):
+        if user is None:
+            raise RecLLMError(
+                f"a {run.config.model} model scores the users it was trained on: give --user, "
+                "not --history"
+            )
+        return _top_k(run.model.score_users(np.array([user]))[0], history_items, k)
+    if len(history_items) == 0:
+        raise RecLLMError("the history is empty: a sequential model needs at least one item")
     w = (
         np.ones(len(history_items), dtype=np.float32)
         if weights is None
@@ -90,7 +103,12 @@ def recommend(
     from recllm.models.recllm import pad_histories
 
     items, weights_t, mask = pad_histories(seqs, np.array([0]), run.model.max_len, run.model.pad_id)
-    scores = run.model.score_last(items, weights_t, mask)[0]
+    return _top_k(run.model.score_last(items, weights_t, mask)[0], history_items, k)
+
+
+def _top_k(scores: torch.Tensor, history_items: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best (item, score) pairs outside the history."""
+    scores = scores.clone()
     scores[torch.from_numpy(history_items.astype(np.int64))] = float("-inf")
-    top = torch.topk(scores, min(k, run.model.n_items - len(set(history_items.tolist()))))
+    top = torch.topk(scores, min(k, len(scores) - len(set(history_items.tolist()))))
     return list(zip(top.indices.tolist(), top.values.tolist(), strict=True))

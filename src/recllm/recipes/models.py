@@ -1,44 +1,124 @@
-"""Which sequential model a run trains: RecLLM-Adapter or an ID-only baseline.
+"""Which model a run trains: RecLLM-Adapter or a baseline, behind one recipe.
 
-Every model here speaks one interface (``forward`` with a loss, ``score_last``,
-``save_pretrained``, ``max_len``/``pad_id``/``n_items``), so one recipe trains,
-early-stops, checkpoints and evaluates them all on the same data and evaluator.
+Sequential models (RecLLM-Adapter, SASRec) learn next-item prediction from behaviour
+sequences; user-embedding models (BPR-MF, LightGCN) learn from (user, item) pairs. This
+module hides that difference from :class:`recllm.recipes.train.TrainRecipe`: it builds
+the model, its training data and loss, its scorer for the evaluator, and reloads it, so
+every model gets the same optimiser, early stopping, checkpoints and evaluator.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from recllm.models.recllm import RecLLMModel
-from recllm.models.sasrec import SASRec
+import torch
+
+from recllm.data.batching import (
+    InteractionDataset,
+    NextItemBatch,
+    NextItemDataset,
+    PairBatch,
+    SequenceCollator,
+    collate_pairs,
+)
+from recllm.eval.evaluator import Scorer
+from recllm.models.adapter.config import CONFIG_NAME as ADAPTER_CONFIG_NAME
+from recllm.models.lightgcn import CF_CONFIG_NAME, LightGCN, UserScorer, normalised_adjacency
+from recllm.models.recllm import RecLLMModel, SequenceScorer
+from recllm.models.sasrec import SASREC_CONFIG_NAME, SASRec
 
 if TYPE_CHECKING:
-    from recllm.recipes.train import Pipeline, TrainConfig
+    from recllm.data.splits import Split
+    from recllm.recipes.train import Pipeline, TrainConfig, TrainerConfig
 
-SequentialModel = RecLLMModel | SASRec
+TrainableModel = RecLLMModel | SASRec | LightGCN
 
-MODEL_NAMES = ("recllm-adapter", "sasrec")
+MODEL_NAMES = ("recllm-adapter", "sasrec", "bpr-mf", "lightgcn")
+_SAVED_MARKER = {
+    "recllm-adapter": ADAPTER_CONFIG_NAME,
+    "sasrec": SASREC_CONFIG_NAME,
+    "bpr-mf": CF_CONFIG_NAME,
+    "lightgcn": CF_CONFIG_NAME,
+}
 
 
 def needs_backbone(model_name: str) -> bool:
-    """ID-only baselines need neither the language model nor item encodings."""
+    """Only RecLLM-Adapter uses the language model and the item encodings."""
     return model_name == "recllm-adapter"
 
 
-def build_model(config: TrainConfig, pipeline: Pipeline) -> SequentialModel:
+def build_model(config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
     """A freshly initialised model of the kind ``config.model`` names."""
+    data = pipeline.split
     if config.model == "sasrec":
-        return SASRec(config.sasrec, n_items=pipeline.split.n_items)
+        return SASRec(config.sasrec, n_items=data.n_items)
+    if config.model in ("bpr-mf", "lightgcn"):
+        layers = 0 if config.model == "bpr-mf" else config.cf.n_layers
+        cf = dataclasses.replace(
+            config.cf, n_layers=layers, n_users=data.n_users, n_items=data.n_items
+        )
+        train = data.train
+        adjacency = normalised_adjacency(
+            train["user"].to_numpy(), train["item"].to_numpy(), data.n_users, data.n_items
+        )
+        return LightGCN(cf, adjacency)
     assert pipeline.backbone is not None and pipeline.encodings is not None
     config.adapter.catalogue = pipeline.catalogue
     return RecLLMModel(pipeline.backbone, pipeline.encodings, config.adapter)
 
 
-def load_model(folder: Path, config: TrainConfig, pipeline: Pipeline) -> SequentialModel:
+def training_data(
+    model: TrainableModel, split: Split
+) -> tuple[NextItemDataset | InteractionDataset, Callable[[list[Any]], Any]]:
+    """The training examples of ``model`` (each with a ``lengths`` array for the
+    bucket sampler) and the collate function that batches them."""
+    if isinstance(model, LightGCN):
+        train = split.train
+        return InteractionDataset(train["user"].to_numpy(), train["item"].to_numpy()), collate_pairs
+    return NextItemDataset(split.sequences("train"), model.max_len), SequenceCollator(model.pad_id)
+
+
+def batch_loss(
+    model: TrainableModel,
+    batch: NextItemBatch | PairBatch,
+    trainer: TrainerConfig,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """L_rec of one batch: the trainer's loss for sequential models, BPR for CF ones."""
+    if isinstance(model, LightGCN):
+        assert isinstance(batch, PairBatch)
+        return model.bpr_loss(batch.users, batch.items, generator)
+    assert isinstance(batch, NextItemBatch)
+    output = model(
+        batch.inputs,
+        batch.weights,
+        batch.mask,
+        batch.targets,
+        loss=trainer.loss,
+        n_negatives=trainer.n_negatives,
+        generator=generator,
+    )
+    assert output.loss is not None
+    return output.loss
+
+
+def make_scorer(model: TrainableModel, batch_size: int = 256) -> Scorer:
+    """The evaluator's ``scorer(users, history)`` for this model."""
+    if isinstance(model, LightGCN):
+        return UserScorer(model)
+    return SequenceScorer(model, batch_size=batch_size)
+
+
+def load_model(folder: Path, config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
     """The model saved in ``folder`` by ``save_pretrained``, checked against the data."""
+    data = pipeline.split
     if config.model == "sasrec":
-        return SASRec.from_pretrained(folder, n_items=pipeline.split.n_items)
+        return SASRec.from_pretrained(folder, n_items=data.n_items)
+    if config.model in ("bpr-mf", "lightgcn"):
+        return LightGCN.from_pretrained(folder, n_users=data.n_users, n_items=data.n_items)
     assert pipeline.backbone is not None and pipeline.encodings is not None
     return RecLLMModel.from_pretrained(
         folder, pipeline.backbone, pipeline.encodings, catalogue=pipeline.catalogue
@@ -47,10 +127,4 @@ def load_model(folder: Path, config: TrainConfig, pipeline: Pipeline) -> Sequent
 
 def saved_model_marker(model_name: str) -> str:
     """The file whose presence says a folder holds a saved model of this kind."""
-    if model_name == "sasrec":
-        from recllm.models.sasrec import SASREC_CONFIG_NAME
-
-        return SASREC_CONFIG_NAME
-    from recllm.models.adapter.config import CONFIG_NAME
-
-    return CONFIG_NAME
+    return _SAVED_MARKER[model_name]

@@ -112,11 +112,11 @@ def _show_top_titles(recipe: TrainRecipe, n_users: int) -> dict[str, list[str]]:
     """Print and return the top-5 titles of the first ``n_users`` users."""
     import numpy as np
 
-    from recllm.models.recllm import SequenceScorer
+    from recllm.recipes.models import make_scorer
 
     history = recipe.split.sequences("test")
     users = np.arange(min(n_users, recipe.split.n_users))
-    scores = SequenceScorer(recipe.model)(users, history)
+    scores = make_scorer(recipe.model)(users, history)
     items = recipe.split.dataset.items
     label = items["title"] if "title" in items.columns else items["item_id"]
     shown: dict[str, list[str]] = {}

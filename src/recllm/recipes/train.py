@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from recllm.config import to_dict
-from recllm.data.batching import BucketBatchSampler, NextItemDataset, SequenceCollator
+from recllm.data.batching import BucketBatchSampler
 from recllm.data.preprocess import PreprocessConfig, preprocess
 from recllm.data.registry import load_dataset
 from recllm.data.splits import Split, SplitConfig, split
@@ -37,15 +37,19 @@ from recllm.eval.evaluator import EvalConfig, EvalResult, evaluate
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
 from recllm.models.item_encoder import ItemEncodings, encode_items
-from recllm.models.recllm import SequenceScorer, catalogue_hash
+from recllm.models.lightgcn import CFConfig
+from recllm.models.recllm import catalogue_hash
 from recllm.models.sasrec import SASRecConfig
 from recllm.recipes.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from recllm.recipes.models import (
     MODEL_NAMES,
+    batch_loss,
     build_model,
     load_model,
+    make_scorer,
     needs_backbone,
     saved_model_marker,
+    training_data,
 )
 
 log = logging.getLogger(__name__)
@@ -146,7 +150,8 @@ class TrainConfig:
     """Everything a training run needs; loaded from YAML with ``key=value`` overrides.
 
     ``model`` picks what trains: ``recllm-adapter`` (uses ``backbone``, ``adapter``,
-    ``encoder``) or the ``sasrec`` baseline (uses ``sasrec``); the rest is shared."""
+    ``encoder``) or a baseline: ``sasrec`` (uses ``sasrec``), ``bpr-mf`` or ``lightgcn``
+    (use ``cf``). Data, trainer and evaluation are shared."""
 
     output_dir: str = "runs/default"
     model: str = "recllm-adapter"
@@ -155,6 +160,7 @@ class TrainConfig:
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     sasrec: SASRecConfig = field(default_factory=SASRecConfig)
+    cf: CFConfig = field(default_factory=CFConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
@@ -253,7 +259,7 @@ class TrainRecipe:
         self.split: Split = self.pipeline.split
         torch.manual_seed(t.seed)  # model init independent of what loading consumed
         self.model = build_model(cfg, self.pipeline)
-        self.train_data = NextItemDataset(self.split.sequences("train"), self.model.max_len)
+        self.train_data, collate = training_data(self.model, self.split)
         self.sampler = BucketBatchSampler(
             self.train_data.lengths,
             t.batch_size,
@@ -264,7 +270,7 @@ class TrainRecipe:
         self.loader = DataLoader(
             self.train_data,
             batch_sampler=self.sampler,
-            collate_fn=SequenceCollator(self.model.pad_id),
+            collate_fn=collate,
         )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
@@ -403,23 +409,14 @@ class TrainRecipe:
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
-                output = self.model(
-                    batch.inputs,
-                    batch.weights,
-                    batch.mask,
-                    batch.targets,
-                    loss=t.loss,
-                    n_negatives=t.n_negatives,
-                    generator=self.generator,
-                )
-            assert output.loss is not None
-            output.loss.backward()
+                loss = batch_loss(self.model, batch, t, self.generator)
+            loss.backward()
             if t.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
             self.state["step"] += 1
-            value = output.loss.item()
+            value = loss.item()
             total += value
             batches += 1
             bar.set_postfix(loss=f"{value:.4f}")
@@ -431,7 +428,7 @@ class TrainRecipe:
 
     # -- evaluate --------------------------------------------------------------
     def evaluate(self, stage: Literal["valid", "test"]) -> EvalResult:
-        scorer = SequenceScorer(self.model, batch_size=self.config.trainer.eval_batch_size)
+        scorer = make_scorer(self.model, batch_size=self.config.trainer.eval_batch_size)
         return evaluate(
             scorer, self.split, stage, EvalConfig(), progress=self.config.trainer.progress
         )
