@@ -182,6 +182,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.name == "accuracy":
+        from recllm.bench.accuracy import run
+        from recllm.eval.report import metrics_table
+
+        if not args.dataset:
+            raise RecLLMError("bench accuracy needs --dataset NAME (e.g. ml-100k, amazon-beauty)")
+        results = run(args)
+        print(metrics_table({f"{name} (test)": metrics for name, metrics in results.items()}))
+        return 0
     from recllm.bench import run_benchmark
 
     run_benchmark(args.name, args)
@@ -292,9 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=cmd_recommend)
 
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
-    bench.add_argument("name", choices=["cache", "batching", "scale"], help="which benchmark")
+    bench.add_argument(
+        "name", choices=["accuracy", "cache", "batching", "scale"], help="which benchmark"
+    )
     bench.add_argument("--results-dir", type=Path, default=Path("results"), help="where JSON goes")
     bench.add_argument("--datasets", nargs="+", default=None, help="datasets to run on")
+    bench.add_argument("--dataset", default=None, help="accuracy: the dataset (config name)")
+    bench.add_argument(
+        "--models",
+        nargs="+",
+        default=["popularity", "bpr-mf", "lightgcn", "sasrec-bce", "sasrec-ce", "recllm-adapter"],
+        help="accuracy: which models, in order",
+    )
+    bench.add_argument(
+        "--configs", type=Path, default=Path("configs"), help="accuracy: folder of YAML configs"
+    )
+    bench.add_argument(
+        "--runs-dir", type=Path, default=Path("runs/bench"), help="accuracy: training output"
+    )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -17,7 +17,7 @@ from recllm.errors import ConfigError
 from recllm.recipes.checkpoint import latest_checkpoint
 from recllm.recipes.train import TrainConfig, TrainRecipe
 
-CONFIGS = sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml"))
+CONFIGS = sorted(Path(__file__).parents[2].joinpath("configs").rglob("*.yaml"))
 
 
 def toy_config(tmp_path: Path, out: str, epochs: int = 2, **trainer) -> TrainConfig:

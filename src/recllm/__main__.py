@@ -1,0 +1,5 @@
+"""``python -m recllm``: the same as the ``recllm`` command."""
+
+from recllm.cli import main
+
+raise SystemExit(main())

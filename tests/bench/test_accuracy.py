@@ -1,0 +1,93 @@
+"""``recllm bench accuracy`` on toy data: each model trains in its own process from its
+config and writes results/<dataset>/<model>.json; mistakes stop it before training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import write_toy_movielens
+
+from recllm.cli import main
+
+
+def write_configs(tmp_path: Path) -> Path:
+    data = write_toy_movielens(tmp_path / "ml-toy")
+    common = {
+        "data": {
+            "dataset": str(data),
+            "cache_dir": str(tmp_path / "cache"),
+            "preprocess": {"min_user_interactions": 0, "min_item_interactions": 0},
+        },
+        "trainer": {
+            "epochs": 3,
+            "batch_size": 16,
+            "lr": 0.01,
+            "progress": False,
+            "tensorboard": False,
+        },
+    }
+    configs = tmp_path / "configs"
+    (configs / "baselines").mkdir(parents=True)
+    sasrec = {
+        **common,
+        "output_dir": "runs/x",
+        "model": "sasrec",
+        "sasrec": {"d_model": 16, "max_len": 8},
+    }
+    cf = {
+        **common,
+        "output_dir": "runs/x",
+        "model": "lightgcn",
+        "cf": {"d_model": 8, "n_layers": 1},
+    }
+    (configs / "baselines" / "sasrec-toy.yaml").write_text(yaml.safe_dump(sasrec))
+    (configs / "baselines" / "cf-toy.yaml").write_text(yaml.safe_dump(cf))
+    (configs / "toy.yaml").write_text(yaml.safe_dump({**common, "output_dir": "runs/x"}))
+    return configs
+
+
+def test_bench_accuracy_writes_one_result_per_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = write_configs(tmp_path)
+    results = tmp_path / "results"
+    argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(configs)]
+    argv += ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(results)]
+    assert main([*argv, "--models", "popularity", "sasrec-bce", "bpr-mf"]) == 0
+    table = capsys.readouterr().out
+    assert "sasrec-bce (test)" in table and "popularity (test)" in table
+    for name in ("popularity", "sasrec-bce", "bpr-mf"):
+        record = json.loads((results / "ml-toy" / f"{name}.json").read_text())
+        assert {"recall@10", "ndcg@10", "recall@20", "ndcg@20"} <= set(record["test"])
+        assert record["command"].startswith("recllm") and record["git_commit"]
+    sasrec = json.loads((results / "ml-toy" / "sasrec-bce.json").read_text())
+    assert sasrec["config"]["trainer"]["loss"] == "bce" and "--name sasrec-bce" in sasrec["command"]
+    assert json.loads((results / "ml-toy" / "bpr-mf.json").read_text())["model"] == "bpr-mf"
+
+
+def test_bench_accuracy_rejects_unknown_models_and_missing_configs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = write_configs(tmp_path)
+    argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(configs)]
+    assert main([*argv, "--models", "gpt-5"]) == 2
+    assert "unknown model(s) ['gpt-5']" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "bench",
+                "accuracy",
+                "--dataset",
+                "other",
+                "--configs",
+                str(configs),
+                "--models",
+                "sasrec-ce",
+            ]
+        )
+        == 2
+    )
+    assert "no config for sasrec-ce on other" in capsys.readouterr().err
