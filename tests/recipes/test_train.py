@@ -65,6 +65,8 @@ def test_training_improves_validation_and_writes_checkpoints(tmp_path: Path) -> 
     assert history[-1]["loss"] < history[0]["loss"]
     assert recipe.state["best_ndcg@10"] > 0
     assert latest_checkpoint(Path(recipe.config.output_dir)).name == "epoch-4"
+    kept = sorted(p.name for p in (Path(recipe.config.output_dir) / "checkpoints").iterdir())
+    assert kept == ["epoch-3", "epoch-4"]  # trainer.keep_checkpoints = 2
     assert (Path(recipe.config.output_dir) / "best" / "adapter_model.safetensors").is_file()
     test = recipe.test_best()
     assert 0.0 <= test.metrics["ndcg@10"] <= 1.0 and test.n_users == 40

@@ -9,6 +9,7 @@ that it ends with bit-identical weights to an uninterrupted one.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +109,25 @@ def load_checkpoint(
     return dict(payload["loop"])
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint folder with the highest epoch number, if any."""
-    folders = sorted(
+def _checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest epoch first."""
+    return sorted(
         (p for p in (run_dir / "checkpoints").glob("epoch-*") if (p / STATE_NAME).is_file()),
         key=lambda p: int(p.name.split("-")[1]),
     )
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint folder with the highest epoch number, if any."""
+    folders = _checkpoints(run_dir)
     return folders[-1] if folders else None
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest checkpoints (``keep == 0``: keep all).
+
+    Resuming needs only the newest; the best weights live apart in ``best/``."""
+    if keep < 1:
+        return
+    for folder in _checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -40,7 +40,12 @@ from recllm.models.item_encoder import ItemEncodings, encode_items
 from recllm.models.lightgcn import CFConfig
 from recllm.models.recllm import catalogue_hash
 from recllm.models.sasrec import SASRecConfig
-from recllm.recipes.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from recllm.recipes.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
 from recllm.recipes.models import (
     MODEL_NAMES,
     batch_loss,
@@ -103,6 +108,8 @@ class TrainerConfig:
         bf16: bf16 autocast for the forward pass on CPU.
         progress: progress bars.
         tensorboard: write TensorBoard scalars under ``output_dir/tensorboard``.
+        keep_checkpoints: newest per-epoch checkpoints kept on disk (0: all); resuming
+            needs only the newest, and the best weights are kept apart in ``best/``.
     """
 
     loss: Literal["bpr", "ce", "bce"] = "bpr"
@@ -121,9 +128,12 @@ class TrainerConfig:
     bf16: bool = False
     progress: bool = True
     tensorboard: bool = True
+    keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
         problems = []
+        if self.keep_checkpoints < 0:
+            problems.append(f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}")
         if self.loss not in ("bpr", "ce", "bce"):
             problems.append(f"loss must be 'bpr', 'ce' or 'bce', got {self.loss!r}")
         for name in (
@@ -388,6 +398,7 @@ class TrainRecipe:
                     self.generator,
                     self.state,
                 )
+                prune_checkpoints(self.output_dir, t.keep_checkpoints)
             if self.state["stopped"]:
                 log.info(
                     "early stopping: no better validation NDCG@10 for %d evaluations", t.patience
@@ -486,7 +497,13 @@ class TrainRecipe:
 
 
 # Settings that may differ between a run and its resumption without changing results.
-_RESUMABLE_CHANGES = {"trainer.progress", "trainer.tensorboard", "data.data_dir", "data.cache_dir"}
+_RESUMABLE_CHANGES = {
+    "trainer.progress",
+    "trainer.tensorboard",
+    "trainer.keep_checkpoints",
+    "data.data_dir",
+    "data.cache_dir",
+}
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
