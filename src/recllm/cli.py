@@ -310,7 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--models",
         nargs="+",
-        default=["popularity", "bpr-mf", "lightgcn", "sasrec-bce", "sasrec-ce", "recllm-adapter"],
+        default=[
+            "popularity",
+            "zero-shot-lm",
+            "bpr-mf",
+            "lightgcn",
+            "sasrec-bce",
+            "sasrec-ce",
+            "recllm-adapter",
+        ],
         help="accuracy: which models, in order",
     )
     bench.add_argument(

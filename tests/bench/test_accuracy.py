@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import write_toy_movielens
+from helpers import save_tiny_bert, write_toy_movielens
 
 from recllm.cli import main
 
@@ -45,7 +45,13 @@ def write_configs(tmp_path: Path) -> Path:
     }
     (configs / "baselines" / "sasrec-toy.yaml").write_text(yaml.safe_dump(sasrec))
     (configs / "baselines" / "cf-toy.yaml").write_text(yaml.safe_dump(cf))
-    (configs / "toy.yaml").write_text(yaml.safe_dump({**common, "output_dir": "runs/x"}))
+    ours = {
+        **common,
+        "output_dir": "runs/x",
+        "backbone": {"name_or_path": str(save_tiny_bert(tmp_path / "tiny-bert"))},
+        "encoder": {"n_tokens": 4, "max_length": 16},
+    }
+    (configs / "toy.yaml").write_text(yaml.safe_dump(ours))
     return configs
 
 
@@ -56,10 +62,11 @@ def test_bench_accuracy_writes_one_result_per_model(
     results = tmp_path / "results"
     argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(configs)]
     argv += ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(results)]
-    assert main([*argv, "--models", "popularity", "sasrec-bce", "bpr-mf"]) == 0
+    models = ["popularity", "zero-shot-lm", "sasrec-bce", "bpr-mf"]
+    assert main([*argv, "--models", *models]) == 0
     table = capsys.readouterr().out
-    assert "sasrec-bce (test)" in table and "popularity (test)" in table
-    for name in ("popularity", "sasrec-bce", "bpr-mf"):
+    assert "sasrec-bce (test)" in table and "zero-shot-lm (test)" in table
+    for name in models:
         record = json.loads((results / "ml-toy" / f"{name}.json").read_text())
         assert {"recall@10", "ndcg@10", "recall@20", "ndcg@20"} <= set(record["test"])
         assert record["command"].startswith("recllm") and record["git_commit"]

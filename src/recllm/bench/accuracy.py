@@ -2,8 +2,8 @@
 
 Each trained model runs as its own ``recllm train`` process (so its peak memory and
 command are its own) from a config in ``configs/``, and writes
-``results/<dataset>/<model>.json``; popularity is evaluated in this process. A summary
-table is printed at the end.
+``results/<dataset>/<model>.json``; popularity and the zero-shot LM need no training and
+are evaluated in this process. A summary table is printed at the end.
 """
 
 from __future__ import annotations
@@ -29,12 +29,26 @@ class ModelSpec:
     overrides: tuple[str, ...] = ()
 
 
+# None: evaluated without training, in this process.
 MODELS: dict[str, ModelSpec | None] = {
     "popularity": None,
+    "zero-shot-lm": None,
     "bpr-mf": ModelSpec("baselines/cf-{dataset}.yaml", ("model=bpr-mf",)),
     "lightgcn": ModelSpec("baselines/cf-{dataset}.yaml", ("model=lightgcn",)),
     "sasrec-bce": ModelSpec("baselines/sasrec-{dataset}.yaml", ("trainer.loss=bce",)),
     "sasrec-ce": ModelSpec("baselines/sasrec-{dataset}.yaml", ("trainer.loss=ce",)),
+    # The same backbone adapted generically: LoRA, items as a plain linear projection of
+    # their text embedding (no ID embeddings, cross-attention or behaviour weights).
+    "generic-lora": ModelSpec(
+        "{dataset}.yaml",
+        (
+            "backbone.finetune=lora",
+            "adapter.use_item_ids=false",
+            "adapter.use_cross_attention=false",
+            "adapter.use_behaviour_weights=false",
+        ),
+    ),
+    "full-finetune": ModelSpec("{dataset}.yaml", ("backbone.finetune=full",)),
     "recllm-adapter": ModelSpec("{dataset}.yaml"),
 }
 
@@ -75,8 +89,8 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     }  # all configs checked before the first hour of training
     results: dict[str, dict[str, float]] = {}
     for name in args.models:
-        if name == "popularity":
-            results[name] = _popularity(args)
+        if MODELS[name] is None:
+            results[name] = _untrained(name, args)
             continue
         log.info("%s: %s", name, " ".join(commands[name]))
         done = subprocess.run(commands[name], check=False)
@@ -90,36 +104,44 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     return results
 
 
-def _popularity(args: argparse.Namespace) -> dict[str, float]:
-    """Most-popular items, on the split the dataset's RecLLM-Adapter config describes."""
+def _untrained(name: str, args: argparse.Namespace) -> dict[str, float]:
+    """Evaluate a model that needs no training (popularity, the zero-shot LM) on the
+    split and item encodings that the dataset's RecLLM-Adapter config describes."""
     from recllm.config import from_dict, load_yaml
-    from recllm.data.preprocess import preprocess
-    from recllm.data.registry import load_dataset
-    from recllm.data.splits import split
-    from recllm.eval.evaluator import evaluate
+    from recllm.eval.evaluator import Scorer, evaluate
     from recllm.models.popularity import Popularity
+    from recllm.models.zero_shot import ZeroShotLM
     from recllm.provenance import peak_rss_mb, provenance, write_json
-    from recllm.recipes.train import TrainConfig
+    from recllm.recipes.train import TrainConfig, build_pipeline
 
+    started = provenance()
     config = from_dict(TrainConfig, load_yaml(Path(args.configs) / f"{args.dataset}.yaml"))
-    dataset = preprocess(
-        load_dataset(config.data.dataset, Path(args.data_dir) if args.data_dir else None),
-        config.data.preprocess,
-    )
-    data = split(dataset, config.data.split)
-    model = Popularity(data.train["item"].to_numpy(), data.n_items)
-    test = evaluate(model, data, "test", progress=False)
-    valid = evaluate(model, data, "valid", progress=False)
+    if name == "popularity":
+        config.model = "sasrec"  # any ID-only model: the pipeline then skips the backbone
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    pipeline = build_pipeline(config, progress=True, data_dir=data_dir)
+    data = pipeline.split
+    scorer: Scorer
+    if name == "popularity":
+        scorer = Popularity(data.train["item"].to_numpy(), data.n_items)
+    else:
+        assert pipeline.encodings is not None
+        scorer = ZeroShotLM(pipeline.encodings.pooled)
+    test = evaluate(scorer, data, "test", progress=False)
+    valid = evaluate(scorer, data, "valid", progress=False)
     record = {
-        "model": "popularity",
-        "dataset": dataset.name,
-        "protocol": {"split": data.summary(), "evaluation": "full catalogue, history excluded"},
+        "model": name,
+        "dataset": data.dataset.name,
+        "protocol": {
+            "split": data.summary(),
+            "evaluation": "full catalogue, history items excluded, ties in expectation; no training",
+        },
         "test": test.metrics,
-        "valid_best": {"ndcg@10": valid.metrics["ndcg@10"], "epoch": 0},
+        "valid": valid.metrics,
         "epochs_run": 0,
-        "parameters": 0,
+        "trainable_parameters": 0,
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        **provenance(),
+        **started,
     }
-    write_json(Path(args.results_dir) / dataset.name / "popularity.json", record)
+    write_json(Path(args.results_dir) / data.dataset.name / f"{name}.json", record)
     return test.metrics
