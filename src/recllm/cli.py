@@ -181,6 +181,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from recllm.report import build_report
+
+    print(f"wrote {build_report(args.results_dir, args.out)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.name == "accuracy":
         from recllm.bench.accuracy import run
@@ -329,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
+
+    report = commands.add_parser("report", help="Markdown report with tables and plots")
+    report.add_argument("--results-dir", type=Path, default=Path("results"), help="results to read")
+    report.add_argument(
+        "--out", type=Path, default=Path("results/report"), help="folder for report.md and plots"
+    )
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,0 +1,191 @@
+"""``recllm report``: all results files -> one Markdown report with tables and plots.
+
+Reads ``results/<dataset>/<model>.json`` (the records written by ``recllm train`` and
+``recllm bench accuracy``) and writes ``<out>/report.md`` plus, per dataset, three
+plots: test metrics per model with the reference figures marked, validation NDCG@10
+per epoch, and training time against accuracy. Nothing is recomputed: the report shows
+exactly what the results files hold, and names each file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recllm.errors import RecLLMError
+
+log = logging.getLogger(__name__)
+
+# Reference figures on the same protocol (leave-one-out, full ranking), as quoted in the
+# project's issues: RecBole 1.2.1 measured on ML-100K here; published SASRec-CE and TIGER
+# on Beauty. (model, recall@10, ndcg@10)
+ANCHORS: dict[str, list[tuple[str, float, float]]] = {
+    "ml-100k": [
+        ("RecBole BPR", 0.124, 0.067),
+        ("RecBole GRU4Rec", 0.141, 0.069),
+        ("RecBole SASRec", 0.121, 0.055),
+    ],
+    "amazon-beauty": [("SASRec-CE (published)", 0.086, 0.050), ("TIGER (published)", 0.065, 0.038)],
+}
+METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+
+
+@dataclass
+class ModelResult:
+    """One results file, reduced to what the report shows."""
+
+    name: str
+    path: Path
+    test: dict[str, float]
+    epochs: int
+    seconds_per_epoch: float | None
+    train_seconds: float | None
+    peak_rss_mb: float | None
+    trainable_parameters: int | None
+    valid_curve: list[tuple[int, float]]
+    command: str
+    git_commit: str
+
+
+def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
+    """Results per dataset folder; files without a ``test`` section are skipped (they
+    are other benchmarks' outputs), malformed JSON is an error naming the file."""
+    datasets: dict[str, list[ModelResult]] = {}
+    for path in sorted(Path(results_dir).glob("*/*.json")):
+        try:
+            record: dict[str, Any] = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RecLLMError(f"{path}: not valid JSON ({exc})") from exc
+        if not isinstance(record, dict) or "test" not in record:
+            continue
+        curve = [
+            (int(h["epoch"]), float(h["valid"]["ndcg@10"]))
+            for h in record.get("history", [])
+            if "valid" in h
+        ]
+        datasets.setdefault(path.parent.name, []).append(
+            ModelResult(
+                name=path.stem,
+                path=path,
+                test={k: float(v) for k, v in record["test"].items()},
+                epochs=int(record.get("epochs_run", 0)),
+                seconds_per_epoch=record.get("seconds_per_epoch"),
+                train_seconds=record.get("train_seconds"),
+                peak_rss_mb=record.get("peak_rss_mb"),
+                trainable_parameters=record.get("trainable_parameters"),
+                valid_curve=curve,
+                command=str(record.get("command", "")),
+                git_commit=str(record.get("git_commit", ""))[:12],
+            )
+        )
+    return datasets
+
+
+def _table(results: list[ModelResult]) -> str:
+    header = (
+        "| model | " + " | ".join(METRICS) + " | epochs | s/epoch | peak MB | trainable params |"
+    )
+    rule = "|---|" + "---:|" * (len(METRICS) + 4)
+    rows = [header, rule]
+    for r in sorted(results, key=lambda r: r.test.get("ndcg@10", 0.0)):
+        cells = [f"{r.test[m]:.4f}" if m in r.test else "" for m in METRICS]
+        spe = f"{r.seconds_per_epoch:.1f}" if r.seconds_per_epoch else ""
+        mem = f"{r.peak_rss_mb:,.0f}" if r.peak_rss_mb else ""
+        params = f"{r.trainable_parameters:,}" if r.trainable_parameters else "0"
+        rows.append(
+            f"| {r.name} | " + " | ".join(cells) + f" | {r.epochs} | {spe} | {mem} | {params} |"
+        )
+    return "\n".join(rows)
+
+
+def _plots(dataset: str, results: list[ModelResult], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    ordered = sorted(results, key=lambda r: r.test.get("ndcg@10", 0.0))
+    names = [r.name for r in ordered]
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 2), squeeze=False)
+    for axis, metric, column in zip(axes[0], ("recall@10", "ndcg@10"), (1, 2), strict=True):
+        axis.barh(names, [r.test.get(metric, 0.0) for r in ordered], color="tab:blue")
+        for index, anchor in enumerate(ANCHORS.get(dataset, [])):
+            axis.axvline(anchor[column], linestyle="--", color=f"C{index + 1}", label=anchor[0])
+        axis.set_xlabel(f"test {metric}")
+        if ANCHORS.get(dataset):
+            axis.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{dataset}: test metrics (dashed: reference figures)")
+    fig.tight_layout()
+    written.append(_save(fig, out / f"{dataset}-metrics.png"))
+
+    curves = [r for r in results if r.valid_curve]
+    if curves:
+        fig, axis = plt.subplots(figsize=(7, 4))
+        for r in curves:
+            epochs, ndcgs = zip(*r.valid_curve, strict=True)
+            axis.plot(epochs, ndcgs, marker=".", label=r.name)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("validation NDCG@10")
+        axis.set_title(f"{dataset}: validation curves")
+        axis.legend(fontsize=7)
+        fig.tight_layout()
+        written.append(_save(fig, out / f"{dataset}-validation.png"))
+
+    timed = [(r, r.train_seconds) for r in results if r.train_seconds]
+    if timed:
+        fig, axis = plt.subplots(figsize=(7, 4))
+        for r, seconds in timed:
+            axis.scatter(seconds, r.test.get("ndcg@10", 0.0))
+            axis.annotate(r.name, (seconds, r.test.get("ndcg@10", 0.0)), fontsize=7)
+        axis.set_xscale("log")
+        axis.set_xlabel("training time (s, log scale)")
+        axis.set_ylabel("test NDCG@10")
+        axis.set_title(f"{dataset}: time vs accuracy")
+        fig.tight_layout()
+        written.append(_save(fig, out / f"{dataset}-time-vs-accuracy.png"))
+    return written
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def build_report(results_dir: Path, out: Path) -> Path:
+    """Write ``out/report.md`` and its plots; return the report's path."""
+    datasets = load_results(results_dir)
+    if not datasets:
+        raise RecLLMError(
+            f"no results under {results_dir} (expected <dataset>/<model>.json files with a "
+            "'test' section); run `recllm bench accuracy` or `recllm train --results-dir` first"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# RecLLM-Adapter results",
+        "",
+        f"Generated by `recllm report` from `{results_dir}`. Test metrics on the full "
+        "catalogue (history items excluded, leave-one-out); each row names the file it "
+        "comes from, which records the exact command and commit.",
+    ]
+    for dataset, results in sorted(datasets.items()):
+        lines += ["", f"## {dataset}", "", _table(results), ""]
+        anchors = ANCHORS.get(dataset)
+        if anchors:
+            refs = "; ".join(f"{name} R@10 {r:.3f} / N@10 {n:.3f}" for name, r, n in anchors)
+            lines += [f"Reference figures (not measured by this report): {refs}.", ""]
+        for plot in _plots(dataset, results, out):
+            lines.append(f"![{plot.stem}]({plot.name})")
+        lines += ["", "Sources:", ""]
+        lines += [f"- `{r.path}`: `{r.command}` at `{r.git_commit}`" for r in results]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report

@@ -1,0 +1,67 @@
+"""``recllm report``: tables and plots from results files; bad inputs named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recllm.cli import main
+
+
+def write_record(folder: Path, name: str, ndcg: float, history: bool = True) -> None:
+    record = {
+        "model": name,
+        "test": {
+            "recall@10": 2 * ndcg,
+            "ndcg@10": ndcg,
+            "recall@20": 3 * ndcg,
+            "ndcg@20": 1.2 * ndcg,
+        },
+        "epochs_run": 2,
+        "seconds_per_epoch": 1.5,
+        "train_seconds": 3.0,
+        "peak_rss_mb": 900.0,
+        "trainable_parameters": 1234,
+        "command": f"recllm train {name}.yaml",
+        "git_commit": "abc123",
+        "history": [
+            {"epoch": 1, "valid": {"ndcg@10": ndcg / 2}},
+            {"epoch": 2, "valid": {"ndcg@10": ndcg}},
+        ]
+        if history
+        else [],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(record))
+
+
+def test_report_has_tables_plots_and_sources(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    write_record(results / "ml-100k", "sasrec-ce", 0.06)
+    write_record(results / "ml-100k", "popularity", 0.03, history=False)
+    (results / "data").mkdir()
+    (results / "data" / "cache.json").write_text(json.dumps({"benchmark": "cache"}))  # not a model
+    out = tmp_path / "report"
+    assert main(["report", "--results-dir", str(results), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "## ml-100k" in text and "## data" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    assert [r.split(" | ")[0] for r in rows] == ["| popularity", "| sasrec-ce"]  # by NDCG@10
+    assert "| 0.1200 | 0.0600 | 0.1800 | 0.0720 | 2 | 1.5 | 900 | 1,234 |" in text
+    assert "RecBole SASRec R@10 0.121" in text and "`recllm train sasrec-ce.yaml`" in text
+    for plot in ("metrics", "validation", "time-vs-accuracy"):
+        assert (out / f"ml-100k-{plot}.png").stat().st_size > 1000
+        assert f"(ml-100k-{plot}.png)" in text
+
+
+def test_report_errors_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--results-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "no results under" in capsys.readouterr().err
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "broken.json").write_text("{not json")
+    assert main(["report", "--results-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "broken.json: not valid JSON" in capsys.readouterr().err
