@@ -76,6 +76,22 @@ def test_dataset_and_collator_shift_and_pad() -> None:
     assert batch.padding_fraction == pytest.approx(0.25)
 
 
+def test_all_windows_cover_every_transition_once() -> None:
+    items = np.arange(100, 107, dtype=np.int32)  # user 0: 7 items -> 6 transitions
+    seqs = UserSequences(np.array([0, 7, 8]), np.append(items, 200), np.ones(8, np.float32))
+    data = NextItemDataset(seqs, max_len=4, windows="all")
+    assert data.users.tolist() == [0, 0]  # ceil(6 / 4) windows; user 1 has nothing to predict
+    windows = [data[i][1].tolist() for i in range(len(data))]
+    assert windows == [[102, 103, 104, 105, 106], [100, 101, 102]]
+    assert data.lengths.tolist() == [4, 2]
+    pairs = [(w[t], w[t + 1]) for w in windows for t in range(len(w) - 1)]
+    assert sorted(pairs) == [(100 + t, 101 + t) for t in range(6)]
+    last = NextItemDataset(seqs, max_len=4)  # default: only the last window
+    assert [last[i][1].tolist() for i in range(len(last))] == [windows[0]]
+    with pytest.raises(ConfigError, match="windows must be one of"):
+        NextItemDataset(seqs, windows="some")
+
+
 def test_ranks_split_batches_without_overlap() -> None:
     lens = lengths(1000)
     shards = [list(BucketBatchSampler(lens, 32, seed=3, rank=r, world_size=3)) for r in range(3)]

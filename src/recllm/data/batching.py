@@ -20,6 +20,8 @@ from torch.utils.data import Sampler
 from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError
 
+WINDOW_MODES = ("last", "all")
+
 
 class BucketBatchSampler(Sampler[list[int]]):
     """Yields lists of indices of sequences of similar length.
@@ -111,32 +113,47 @@ class RandomBatchSampler(BucketBatchSampler):
 
 
 class NextItemDataset(TorchDataset):
-    """Training examples for next-item prediction: each user's last ``max_len + 1`` items.
+    """Training examples for next-item prediction, as windows of ``max_len + 1`` items.
 
-    Example ``u`` holds the items (and behaviour weights) of user ``u``; the collator
-    shifts them into inputs and next-item targets. Users with fewer than two items have
-    nothing to predict and are left out (``users`` lists who is in).
+    ``windows="last"``: one example per user, their last ``max_len + 1`` items (what
+    SASRec's reference code trains on). ``windows="all"``: the whole sequence cut from
+    the end into windows of ``max_len + 1`` items that overlap by one, so every
+    transition of a long history is a target exactly once. The collator shifts each
+    window into inputs and next-item targets. Users with fewer than two items have
+    nothing to predict and are left out.
     """
 
-    def __init__(self, sequences: UserSequences, max_len: int = 50) -> None:
+    def __init__(self, sequences: UserSequences, max_len: int = 50, windows: str = "last") -> None:
         if max_len < 1:
             raise ConfigError(f"max_len must be >= 1, got {max_len}")
+        if windows not in WINDOW_MODES:
+            raise ConfigError(f"windows must be one of {WINDOW_MODES}, got {windows!r}")
         self.sequences = sequences
         self.max_len = max_len
-        self.users = np.flatnonzero(sequences.lengths >= 2)
+        users = np.flatnonzero(sequences.lengths >= 2)
+        ends = sequences.lengths[users].astype(np.int64)
+        if windows == "all":
+            # Window k of a user ends k * max_len items before the sequence's end.
+            counts = np.ceil((ends - 1) / max_len).astype(np.int64)
+            users = np.repeat(users, counts)
+            offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            ends = np.repeat(ends, counts) - offsets * max_len
+        self.users = users
+        self.ends = ends  # exclusive end of each window within its user's sequence
 
     def __len__(self) -> int:
         return len(self.users)
 
     @property
     def lengths(self) -> np.ndarray:
-        """Input length of every example (targets are one shorter than the sequence)."""
-        return np.minimum(self.sequences.lengths[self.users] - 1, self.max_len)
+        """Input length of every example (targets are one shorter than the window)."""
+        return np.minimum(self.ends - 1, self.max_len)
 
     def __getitem__(self, index: int) -> tuple[int, np.ndarray, np.ndarray]:
-        user = int(self.users[index])
-        items = self.sequences.items_of(user)[-(self.max_len + 1) :]
-        weights = self.sequences.weights_of(user)[-(self.max_len + 1) :]
+        user, end = int(self.users[index]), int(self.ends[index])
+        start = max(0, end - self.max_len - 1)
+        items = self.sequences.items_of(user)[start:end]
+        weights = self.sequences.weights_of(user)[start:end]
         return user, items, weights
 
 

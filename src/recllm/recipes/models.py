@@ -71,14 +71,16 @@ def build_model(config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
 
 
 def training_data(
-    model: TrainableModel, split: Split
+    model: TrainableModel, split: Split, windows: str = "last"
 ) -> tuple[NextItemDataset | InteractionDataset, Callable[[list[Any]], Any]]:
     """The training examples of ``model`` (each with a ``lengths`` array for the
-    bucket sampler) and the collate function that batches them."""
+    bucket sampler) and the collate function that batches them. ``windows``: which
+    parts of long sequences sequential models train on (see NextItemDataset)."""
     if isinstance(model, LightGCN):
         train = split.train
         return InteractionDataset(train["user"].to_numpy(), train["item"].to_numpy()), collate_pairs
-    return NextItemDataset(split.sequences("train"), model.max_len), SequenceCollator(model.pad_id)
+    dataset = NextItemDataset(split.sequences("train"), model.max_len, windows)
+    return dataset, SequenceCollator(model.pad_id)
 
 
 def batch_loss(

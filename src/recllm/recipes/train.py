@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from recllm.config import to_dict
-from recllm.data.batching import BucketBatchSampler
+from recllm.data.batching import WINDOW_MODES, BucketBatchSampler
 from recllm.data.preprocess import PreprocessConfig, preprocess
 from recllm.data.registry import load_dataset
 from recllm.data.splits import Split, SplitConfig, split
@@ -108,6 +108,9 @@ class TrainerConfig:
         bf16: bf16 autocast for the forward pass on CPU.
         progress: progress bars.
         tensorboard: write TensorBoard scalars under ``output_dir/tensorboard``.
+        windows: ``"last"``: sequential models train on each user's last ``max_len + 1``
+            items; ``"all"``: on every window of a long history, so no transition is
+            left out (more steps per epoch).
         keep_checkpoints: newest per-epoch checkpoints kept on disk (0: all); resuming
             needs only the newest, and the best weights are kept apart in ``best/``.
     """
@@ -129,9 +132,12 @@ class TrainerConfig:
     progress: bool = True
     tensorboard: bool = True
     keep_checkpoints: int = 2
+    windows: str = "last"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.windows not in WINDOW_MODES:
+            problems.append(f"windows must be one of {WINDOW_MODES}, got {self.windows!r}")
         if self.keep_checkpoints < 0:
             problems.append(f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}")
         if self.loss not in ("bpr", "ce", "bce"):
@@ -269,7 +275,7 @@ class TrainRecipe:
         self.split: Split = self.pipeline.split
         torch.manual_seed(t.seed)  # model init independent of what loading consumed
         self.model = build_model(cfg, self.pipeline)
-        self.train_data, collate = training_data(self.model, self.split)
+        self.train_data, collate = training_data(self.model, self.split, t.windows)
         self.sampler = BucketBatchSampler(
             self.train_data.lengths,
             t.batch_size,
