@@ -334,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--runs-dir", type=Path, default=Path("runs/bench"), help="accuracy: training output"
     )
+    bench.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="accuracy: overrides for every trained model (e.g. trainer.num_threads=1)",
+    )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
 

@@ -63,7 +63,7 @@ def test_bench_accuracy_writes_one_result_per_model(
     argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(configs)]
     argv += ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(results)]
     models = ["popularity", "zero-shot-lm", "sasrec-bce", "bpr-mf"]
-    assert main([*argv, "--models", *models]) == 0
+    assert main([*argv, "--models", *models, "--set", "trainer.seed=3"]) == 0
     table = capsys.readouterr().out
     assert "sasrec-bce (test)" in table and "zero-shot-lm (test)" in table
     for name in models:
@@ -72,6 +72,7 @@ def test_bench_accuracy_writes_one_result_per_model(
         assert record["command"].startswith("recllm") and record["git_commit"]
     sasrec = json.loads((results / "ml-toy" / "sasrec-bce.json").read_text())
     assert sasrec["config"]["trainer"]["loss"] == "bce" and "--name sasrec-bce" in sasrec["command"]
+    assert sasrec["config"]["trainer"]["seed"] == 3 and "trainer.seed=3" in sasrec["command"]
     assert json.loads((results / "ml-toy" / "bpr-mf.json").read_text())["model"] == "bpr-mf"
 
 

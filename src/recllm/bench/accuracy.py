@@ -65,6 +65,7 @@ def train_command(name: str, spec: ModelSpec, dataset: str, args: argparse.Names
         "train",
         str(config),
         *spec.overrides,
+        *args.set,
         f"output_dir={Path(args.runs_dir) / dataset / name}",
         "--results-dir",
         str(args.results_dir),
