@@ -11,6 +11,7 @@ allowed. Each dataclass's own ``__post_init__`` still checks its value ranges.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import types
 import typing
@@ -72,6 +73,28 @@ def lenient_from_dict(cls: type[T], values: dict[str, Any], what: str) -> T:
     if unknown:
         logging.getLogger(__name__).warning("%s: ignoring unknown keys %s", what, unknown)
     return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def load_saved_config(folder: Path, filename: str, cls: type[T], what: str) -> T:
+    """Read a config a model saved next to its weights (``folder/filename``, JSON).
+
+    A missing file says the folder is not a saved ``what``; bad JSON names the file;
+    unknown keys are ignored with a warning (see :func:`lenient_from_dict`)."""
+    path = Path(folder) / filename
+    if not path.is_file():
+        raise ConfigError(f"{folder} holds no {filename}: not a saved {what}")
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
+    return lenient_from_dict(cls, values, f"{what} config")
+
+
+def save_config(folder: Path, filename: str, config: Any) -> None:
+    """Write a flat dataclass config as JSON next to a model's weights."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / filename).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:

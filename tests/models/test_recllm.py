@@ -14,7 +14,8 @@ from recllm.errors import ConfigError
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import BackboneConfig, backbone_from_hf_config
 from recllm.models.item_encoder import ItemEncodings, texts_sha256
-from recllm.models.recllm import RecLLMModel, SequenceScorer, catalogue_hash
+from recllm.models.recllm import RecLLMModel, catalogue_hash
+from recllm.models.sequential import SequenceScorer
 
 N_ITEMS, M = 20, 4
 

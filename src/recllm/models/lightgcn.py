@@ -9,10 +9,8 @@ triples and an L2 penalty on the batch's ego embeddings, as in the LightGCN pape
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from recllm.config import lenient_from_dict
+from recllm.config import load_saved_config, save_config
 from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError
 from recllm.models.losses import sample_negatives
@@ -154,29 +152,19 @@ class LightGCN(nn.Module):
 
     def save_pretrained(self, folder: Path) -> None:
         """Config JSON, plus embeddings and the graph they propagate over."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CF_CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        save_config(folder, CF_CONFIG_NAME, self.config)
         adjacency = self.adjacency.coalesce()
         tensors = {k: v.contiguous() for k, v in self.state_dict().items()}
         tensors["graph.indices"] = adjacency.indices().contiguous()
         tensors["graph.values"] = adjacency.values().contiguous()
-        save_file(tensors, str(folder / CF_WEIGHTS_NAME))
+        save_file(tensors, str(Path(folder) / CF_WEIGHTS_NAME))
 
     @classmethod
     def from_pretrained(
         cls, folder: Path, n_users: int | None = None, n_items: int | None = None
     ) -> LightGCN:
         """Load a saved model; refuse one built for other user or item counts."""
-        folder = Path(folder)
-        path = folder / CF_CONFIG_NAME
-        if not path.is_file():
-            raise ConfigError(f"{folder} holds no {CF_CONFIG_NAME}: not a saved LightGCN/BPR-MF")
-        try:
-            values: dict[str, Any] = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
-        config = lenient_from_dict(CFConfig, values, "cf config")
+        config = load_saved_config(folder, CF_CONFIG_NAME, CFConfig, "LightGCN/BPR-MF model")
         problems = [
             f"the model covers {have} {what}, the data has {want}"
             for what, have, want in (
@@ -186,7 +174,7 @@ class LightGCN(nn.Module):
             if want is not None and have != want
         ]
         ConfigError.collect(f"checkpoint {folder}", problems)
-        tensors = load_file(str(folder / CF_WEIGHTS_NAME))
+        tensors = load_file(str(Path(folder) / CF_WEIGHTS_NAME))
         size = config.n_users + config.n_items
         adjacency = torch.sparse_coo_tensor(
             tensors.pop("graph.indices"), tensors.pop("graph.values"), (size, size)

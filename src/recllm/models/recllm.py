@@ -9,36 +9,21 @@ sequence is :meth:`RecLLMModel.score_last`. The model never trains itself: the l
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError
 from recllm.models.adapter.config import WEIGHTS_NAME, AdapterConfig
 from recllm.models.adapter.model import RecAdapter
 from recllm.models.backbone import Backbone
 from recllm.models.item_encoder import ItemEncodings, texts_sha256
 from recllm.models.losses import recommendation_loss
+from recllm.models.sequential import RecOutput, SequenceModelMixin
 
 BACKBONE_WEIGHTS_NAME = "backbone_trainable.safetensors"
-
-
-@dataclass
-class RecOutput:
-    """Output of a sequential recommender. Shapes: queries/user (B, L, d); attention
-    (B, L, L). ``user``/``attention`` come from the preference aggregator (None for
-    models without one)."""
-
-    queries: torch.Tensor
-    user: torch.Tensor | None = None
-    attention: torch.Tensor | None = None
-    loss: torch.Tensor | None = None
 
 
 def catalogue_hash(texts: list[str]) -> str:
@@ -47,7 +32,7 @@ def catalogue_hash(texts: list[str]) -> str:
     return texts_sha256(texts)[:16]
 
 
-class RecLLMModel(nn.Module):
+class RecLLMModel(SequenceModelMixin, nn.Module):
     """Backbone + RecAdapter + ranking head over a fixed catalogue of N items.
 
     Args:
@@ -98,18 +83,6 @@ class RecLLMModel(nn.Module):
         if not ids:
             raise ConfigError(f"adapter.prompt {prompt!r} tokenizes to nothing")
         return torch.tensor(ids, dtype=torch.long)
-
-    @property
-    def n_items(self) -> int:
-        return self.config.n_items
-
-    @property
-    def pad_id(self) -> int:
-        return self.config.n_items
-
-    @property
-    def max_len(self) -> int:
-        return self.config.max_len
 
     def train(self, mode: bool = True) -> RecLLMModel:
         super().train(mode)
@@ -169,16 +142,6 @@ class RecLLMModel(nn.Module):
         )
         return hidden[:, n_prompt:]
 
-    @torch.no_grad()
-    def score_last(
-        self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """(B, N) catalogue scores after each sequence's last real item."""
-        queries = self.forward(items, weights, mask).queries  # (B, L, d)
-        last = mask.sum(1).clamp(min=1) - 1
-        final = queries[torch.arange(len(items)), last]  # (B, d)
-        return final @ self.item_embeddings().T
-
     def save_pretrained(self, folder: Path) -> None:
         """Adapter config + weights (and trainable backbone weights, if any)."""
         folder = Path(folder)
@@ -230,69 +193,6 @@ class RecLLMModel(nn.Module):
         if backbone_file.is_file():
             model.backbone.load_trainable_state_dict(load_file(str(backbone_file)))
         return model.eval()
-
-
-def pad_histories(
-    history: UserSequences, users: np.ndarray, max_len: int, pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The last ``max_len`` items of each user's history, right-padded: items, weights,
-    mask, each (B, L) with L the longest history in the batch (at least 1)."""
-    lengths = np.minimum(history.lengths[users], max_len)
-    width = max(int(lengths.max()) if len(users) else 1, 1)
-    items = np.full((len(users), width), pad_id, dtype=np.int64)
-    weights = np.zeros((len(users), width), dtype=np.float32)
-    for row, user in enumerate(users):
-        n = int(lengths[row])
-        if n:
-            items[row, :n] = history.items_of(int(user))[-n:]
-            weights[row, :n] = history.weights_of(int(user))[-n:]
-    mask = np.arange(width)[None, :] < lengths[:, None]
-    return torch.from_numpy(items), torch.from_numpy(weights), torch.from_numpy(mask)
-
-
-class SequentialRecommender(Protocol):
-    """What the recipe and the evaluator need of a sequential model (ours or a baseline)."""
-
-    @property
-    def n_items(self) -> int: ...
-
-    @property
-    def pad_id(self) -> int: ...
-
-    @property
-    def max_len(self) -> int: ...
-
-    def eval(self) -> Any: ...
-
-    def score_last(
-        self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor: ...
-
-
-class SequenceScorer:
-    """Adapts a sequential model to the evaluator's ``scorer(users, history)`` contract."""
-
-    def __init__(self, model: SequentialRecommender, batch_size: int = 256) -> None:
-        self.model = model
-        self.batch_size = batch_size
-
-    def __call__(self, users: np.ndarray, history: UserSequences) -> torch.Tensor:
-        self.model.eval()
-        chunks = []
-        for start in range(0, len(users), self.batch_size):
-            batch = users[start : start + self.batch_size]
-            items, weights, mask = pad_histories(
-                history, batch, self.model.max_len, self.model.pad_id
-            )
-            # Users without history get uniform scores (ties resolved in expectation):
-            # a sequence model has nothing to condition on, and the backbone needs one
-            # real token per row.
-            scores = torch.zeros(len(batch), self.model.n_items)
-            known = mask.any(1)
-            if known.any():
-                scores[known] = self.model.score_last(items[known], weights[known], mask[known])
-            chunks.append(scores)
-        return torch.cat(chunks)
 
 
 def describe(model: RecLLMModel) -> dict[str, int | str]:

@@ -9,19 +9,17 @@ negative it is the original. It speaks the same interface as
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from recllm.config import lenient_from_dict
+from recllm.config import load_saved_config, save_config
 from recllm.errors import ConfigError
 from recllm.models.losses import recommendation_loss
-from recllm.models.recllm import RecOutput
+from recllm.models.sequential import RecOutput, SequenceModelMixin
 
 SASREC_CONFIG_NAME = "sasrec_config.json"
 SASREC_WEIGHTS_NAME = "sasrec_model.safetensors"
@@ -60,7 +58,7 @@ class SASRecConfig:
         ConfigError.collect("sasrec", problems)
 
 
-class SASRec(nn.Module):
+class SASRec(SequenceModelMixin, nn.Module):
     """Item embeddings + positions -> causal Transformer -> per-position queries.
 
     Input and output item embeddings are shared (as in the paper); padding uses the
@@ -93,18 +91,6 @@ class SASRec(nn.Module):
         nn.init.normal_(self.positions.weight, std=0.02)
         with torch.no_grad():
             self.items.weight[config.n_items].zero_()
-
-    @property
-    def n_items(self) -> int:
-        return self.config.n_items
-
-    @property
-    def pad_id(self) -> int:
-        return self.config.n_items
-
-    @property
-    def max_len(self) -> int:
-        return self.config.max_len
 
     def item_embeddings(self) -> torch.Tensor:
         """(N, d) output embeddings of the catalogue (padding row dropped)."""
@@ -144,40 +130,19 @@ class SASRec(nn.Module):
             )
         return output
 
-    @torch.no_grad()
-    def score_last(
-        self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """(B, N) catalogue scores after each sequence's last real item."""
-        queries = self.forward(items, weights, mask).queries
-        last = mask.sum(1).clamp(min=1) - 1
-        return queries[torch.arange(len(items)), last] @ self.item_embeddings().T
-
     def save_pretrained(self, folder: Path) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / SASREC_CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        save_file(
-            {k: v.contiguous() for k, v in self.state_dict().items()},
-            str(folder / SASREC_WEIGHTS_NAME),
-        )
+        save_config(folder, SASREC_CONFIG_NAME, self.config)
+        weights = {k: v.contiguous() for k, v in self.state_dict().items()}
+        save_file(weights, str(Path(folder) / SASREC_WEIGHTS_NAME))
 
     @classmethod
     def from_pretrained(cls, folder: Path, n_items: int | None = None) -> SASRec:
         """Load a saved model; refuse one built for another catalogue size."""
-        folder = Path(folder)
-        path = folder / SASREC_CONFIG_NAME
-        if not path.is_file():
-            raise ConfigError(f"{folder} holds no {SASREC_CONFIG_NAME}: not a saved SASRec model")
-        try:
-            values: dict[str, Any] = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
-        config = lenient_from_dict(SASRecConfig, values, "sasrec config")
+        config = load_saved_config(folder, SASREC_CONFIG_NAME, SASRecConfig, "SASRec model")
         if n_items is not None and config.n_items != n_items:
             raise ConfigError(
                 f"checkpoint {folder}: the model covers {config.n_items} items, the catalogue has {n_items}"
             )
         model = cls(config)
-        model.load_state_dict(load_file(str(folder / SASREC_WEIGHTS_NAME)))
+        model.load_state_dict(load_file(str(Path(folder) / SASREC_WEIGHTS_NAME)))
         return model.eval()

@@ -100,7 +100,7 @@ def recommend(
         else weights.astype(np.float32)
     )
     seqs = UserSequences(np.array([0, len(history_items)]), history_items.astype(np.int32), w)
-    from recllm.models.recllm import pad_histories
+    from recllm.models.sequential import pad_histories
 
     items, weights_t, mask = pad_histories(seqs, np.array([0]), run.model.max_len, run.model.pad_id)
     return _top_k(run.model.score_last(items, weights_t, mask)[0], history_items, k)

@@ -27,8 +27,9 @@ from recllm.data.batching import (
 from recllm.eval.evaluator import Scorer
 from recllm.models.adapter.config import CONFIG_NAME as ADAPTER_CONFIG_NAME
 from recllm.models.lightgcn import CF_CONFIG_NAME, LightGCN, UserScorer, normalised_adjacency
-from recllm.models.recllm import RecLLMModel, SequenceScorer
+from recllm.models.recllm import RecLLMModel
 from recllm.models.sasrec import SASREC_CONFIG_NAME, SASRec
+from recllm.models.sequential import SequenceScorer
 
 if TYPE_CHECKING:
     from recllm.data.splits import Split

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recllm.config import lenient_from_dict
+from recllm.config import lenient_from_dict, load_saved_config, save_config
 from recllm.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -83,8 +82,7 @@ class AdapterConfig:
         ConfigError.collect("adapter", problems)
 
     def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        save_config(folder, CONFIG_NAME, self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AdapterConfig:
@@ -93,11 +91,4 @@ class AdapterConfig:
 
     @classmethod
     def load(cls, folder: Path) -> AdapterConfig:
-        path = folder / CONFIG_NAME
-        if not path.is_file():
-            raise ConfigError(f"{folder} holds no {CONFIG_NAME}: not a saved RecAdapter")
-        try:
-            values = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
-        return cls.from_dict(values)
+        return load_saved_config(folder, CONFIG_NAME, cls, "RecAdapter")
