@@ -76,6 +76,20 @@ def test_bench_accuracy_writes_one_result_per_model(
     assert json.loads((results / "ml-toy" / "bpr-mf.json").read_text())["model"] == "bpr-mf"
 
 
+def test_untrained_models_use_the_same_split_overrides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = write_configs(tmp_path)
+    results = tmp_path / "results"
+    argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(configs)]
+    argv += ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(results)]
+    overrides = ["data.split.protocol=cold_start", "data.split.cold_share=0.3"]
+    assert main([*argv, "--models", "popularity", "--set", *overrides]) == 0
+    record = json.loads((results / "ml-toy" / "popularity.json").read_text())
+    assert record["protocol"]["split"]["protocol"] == "cold_start"
+    assert record["protocol"]["split"]["cold_items"] > 0
+
+
 def test_bench_accuracy_rejects_unknown_models_and_missing_configs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 def _untrained(name: str, args: argparse.Namespace) -> dict[str, float]:
     """Evaluate a model that needs no training (popularity, the zero-shot LM) on the
     split and item encodings that the dataset's RecLLM-Adapter config describes."""
-    from recllm.config import from_dict, load_yaml
+    from recllm.config import apply_overrides, from_dict, load_yaml
     from recllm.eval.evaluator import Scorer, evaluate
     from recllm.models.popularity import Popularity
     from recllm.models.zero_shot import ZeroShotLM
@@ -116,7 +116,10 @@ def _untrained(name: str, args: argparse.Namespace) -> dict[str, float]:
     from recllm.recipes.train import TrainConfig, build_pipeline
 
     started = provenance()
-    config = from_dict(TrainConfig, load_yaml(Path(args.configs) / f"{args.dataset}.yaml"))
+    # The same overrides as the trained models get, so the split is the same (e.g. with
+    # --set data.split.protocol=cold_start); trainer settings simply go unused here.
+    raw = apply_overrides(load_yaml(Path(args.configs) / f"{args.dataset}.yaml"), list(args.set))
+    config = from_dict(TrainConfig, raw)
     if name == "popularity":
         config.model = "sasrec"  # any ID-only model: the pipeline then skips the backbone
     data_dir = Path(args.data_dir) if args.data_dir else None
