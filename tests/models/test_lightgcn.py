@@ -58,7 +58,7 @@ def test_bpr_training_separates_the_groups(n_layers: int) -> None:
     for _ in range(200):
         optimizer.zero_grad()
         loss = model.bpr_loss(u, i, generator)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else loss.item()
         loss.backward()
         optimizer.step()
     assert float(loss) < first / 2
@@ -77,6 +77,15 @@ def test_save_load_round_trip_and_size_checks(tmp_path: Path) -> None:
         LightGCN.from_pretrained(tmp_path / "m", n_users=21, n_items=10)
     with pytest.raises(ConfigError, match="not a saved LightGCN"):
         LightGCN.from_pretrained(tmp_path)
+    # A graph index outside the matrix is refused, not used.
+    from safetensors.torch import load_file, save_file
+
+    weights = tmp_path / "m" / "cf_model.safetensors"
+    tensors = load_file(str(weights))
+    tensors["graph.indices"][0, 0] = 10_000
+    save_file(tensors, str(weights))
+    with pytest.raises(ConfigError, match="saved graph is missing or corrupt"):
+        LightGCN.from_pretrained(tmp_path / "m")
 
 
 def test_bad_users_and_config() -> None:

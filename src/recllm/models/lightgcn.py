@@ -67,8 +67,10 @@ def normalised_adjacency(
     inv_sqrt[degree > 0] = degree[degree > 0] ** -0.5
     values = inv_sqrt[rows] * inv_sqrt[cols]
     size = n_users + n_items
+    indices = torch.from_numpy(np.stack([rows, cols]))
+    values_t = torch.from_numpy(values)
     return torch.sparse_coo_tensor(
-        torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(values), (size, size)
+        indices, values_t, (size, size), check_invariants=True
     ).coalesce()
 
 
@@ -176,9 +178,18 @@ class LightGCN(nn.Module):
         ConfigError.collect(f"checkpoint {folder}", problems)
         tensors = load_file(str(Path(folder) / CF_WEIGHTS_NAME))
         size = config.n_users + config.n_items
-        adjacency = torch.sparse_coo_tensor(
-            tensors.pop("graph.indices"), tensors.pop("graph.values"), (size, size)
-        ).coalesce()
+        # Indices come from a file: check they lie inside the matrix before using them.
+        try:
+            adjacency = torch.sparse_coo_tensor(
+                tensors.pop("graph.indices"),
+                tensors.pop("graph.values"),
+                (size, size),
+                check_invariants=True,
+            ).coalesce()
+        except (KeyError, RuntimeError) as exc:
+            raise ConfigError(
+                f"checkpoint {folder}: the saved graph is missing or corrupt ({exc})"
+            ) from exc
         model = cls(config, adjacency)
         model.load_state_dict(tensors)
         return model.eval()
