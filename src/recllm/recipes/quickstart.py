@@ -27,7 +27,7 @@ BUILTIN = {
     "output_dir": "runs/quickstart",
     "data": {"dataset": "ml-100k"},
     "backbone": {"name_or_path": "default", "finetune": "frozen"},
-    "adapter": {"max_len": 20, "dropout": 0.2},
+    "adapter": {"max_len": 20, "dropout": 0.2, "use_user_vector": True},
     "trainer": {
         "loss": "ce",
         "epochs": 30,
