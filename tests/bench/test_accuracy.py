@@ -55,13 +55,17 @@ def write_configs(tmp_path: Path) -> Path:
     return configs
 
 
+def bench_argv(tmp_path: Path) -> tuple[list[str], Path]:
+    """``recllm bench accuracy`` arguments over the toy configs, and the results folder."""
+    results = tmp_path / "results"
+    argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(write_configs(tmp_path))]
+    return [*argv, "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(results)], results
+
+
 def test_bench_accuracy_writes_one_result_per_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configs = write_configs(tmp_path)
-    results = tmp_path / "results"
-    argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(configs)]
-    argv += ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(results)]
+    argv, results = bench_argv(tmp_path)
     models = ["popularity", "zero-shot-lm", "sasrec-bce", "bpr-mf"]
     assert main([*argv, "--models", *models, "--set", "trainer.seed=3"]) == 0
     table = capsys.readouterr().out
@@ -79,10 +83,7 @@ def test_bench_accuracy_writes_one_result_per_model(
 def test_untrained_models_use_the_same_split_overrides(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configs = write_configs(tmp_path)
-    results = tmp_path / "results"
-    argv = ["bench", "accuracy", "--dataset", "toy", "--configs", str(configs)]
-    argv += ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(results)]
+    argv, results = bench_argv(tmp_path)
     overrides = ["data.split.protocol=cold_start", "data.split.cold_share=0.3"]
     assert main([*argv, "--models", "popularity", "--set", *overrides]) == 0
     record = json.loads((results / "ml-toy" / "popularity.json").read_text())
