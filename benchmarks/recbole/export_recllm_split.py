@@ -112,7 +112,7 @@ def main() -> int:
     info = {
         "name": name,
         "source": args.dataset,
-        "data_dir": str(args.data_dir),
+        "data_dir": os.path.relpath(args.data_dir.resolve(), REPO_ROOT),  # no machine paths
         "preprocess": vars(config),
         "split": parts.summary(),
         "users": int(data.n_users),

@@ -280,6 +280,21 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _portable(value: Any, prefixes: list[tuple[str, str]]) -> Any:
+    """``value`` with machine paths shortened: results files must not name this machine.
+
+    ``prefixes`` maps absolute path prefixes to stand-ins (the repository becomes ``.``,
+    the installed RecBole package ``<recbole>``), longest first."""
+    if isinstance(value, dict):
+        return {k: _portable(v, prefixes) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable(v, prefixes) for v in value]
+    if isinstance(value, str):
+        for prefix, stand_in in prefixes:
+            value = value.replace(prefix, stand_in)
+    return value
+
+
 def main() -> int:
     args = _args()
     started = time.perf_counter()
@@ -471,6 +486,12 @@ def main() -> int:
         os.chdir(old_cwd)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    prefixes = [
+        (str(Path(recbole.__file__).resolve().parent), "<recbole>"),
+        (str(REPO_ROOT.parent / "shared"), "../shared"),
+        (str(REPO_ROOT), "."),
+    ]
+    result = _portable(result, sorted(prefixes, key=lambda p: -len(p[0])))
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.model.lower() + (f"-{args.tag}" if args.tag else "")
     out = out_dir / f"{stem}.json"
