@@ -490,6 +490,7 @@ def main() -> int:
         (str(Path(recbole.__file__).resolve().parent), "<recbole>"),
         (str(REPO_ROOT.parent / "shared"), "../shared"),
         (str(REPO_ROOT), "."),
+        (str(workdir), "<temporary folder, deleted>"),
     ]
     result = _portable(result, sorted(prefixes, key=lambda p: -len(p[0])))
     out_dir.mkdir(parents=True, exist_ok=True)
