@@ -120,10 +120,10 @@ def _untrained(name: str, args: argparse.Namespace) -> dict[str, float]:
     # --set data.split.protocol=cold_start); trainer settings simply go unused here.
     raw = apply_overrides(load_yaml(Path(args.configs) / f"{args.dataset}.yaml"), list(args.set))
     config = from_dict(TrainConfig, raw)
-    if name == "popularity":
-        config.model = "sasrec"  # any ID-only model: the pipeline then skips the backbone
     data_dir = Path(args.data_dir) if args.data_dir else None
-    pipeline = build_pipeline(config, progress=True, data_dir=data_dir)
+    pipeline = build_pipeline(
+        config, progress=True, data_dir=data_dir, with_backbone=name == "zero-shot-lm"
+    )
     data = pipeline.split
     scorer: Scorer
     if name == "popularity":

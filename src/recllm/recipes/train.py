@@ -198,12 +198,16 @@ class Pipeline:
 
 
 def build_pipeline(
-    config: TrainConfig, progress: bool = True, data_dir: Path | None = None
+    config: TrainConfig,
+    progress: bool = True,
+    data_dir: Path | None = None,
+    with_backbone: bool | None = None,
 ) -> Pipeline:
     """Load, preprocess and split the data, load the backbone, encode the items (cached).
 
     Training and inference both call this, so a saved run is always rebuilt exactly as
-    it was trained."""
+    it was trained. ``with_backbone`` (default: whether ``config.model`` uses one) says
+    whether to load the language model and encode the items."""
     from recllm import paths
 
     source = data_dir or (Path(config.data.data_dir) if config.data.data_dir else None)
@@ -213,7 +217,9 @@ def build_pipeline(
     )
     texts = item_texts(dataset)
     data_split = split(dataset, config.data.split)
-    if not needs_backbone(config.model):
+    if with_backbone is None:
+        with_backbone = needs_backbone(config.model)
+    if not with_backbone:
         return Pipeline(data_split, None, None, catalogue_hash(texts))
     backbone = load_backbone(config.backbone)
     encodings = encode_items(
