@@ -8,7 +8,6 @@ sequence is :meth:`RecLLMModel.score_last`. The model never trains itself: the l
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -193,14 +192,3 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         if backbone_file.is_file():
             model.backbone.load_trainable_state_dict(load_file(str(backbone_file)))
         return model.eval()
-
-
-def describe(model: RecLLMModel) -> dict[str, int | str]:
-    """Parameter counts, for results files."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {
-        "parameters": total,
-        "trainable_parameters": trainable,
-        "config": json.dumps(vars(model.config), default=str),
-    }
