@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
             "lightgcn",
             "sasrec-bce",
             "sasrec-ce",
+            "generic-lora",
+            "full-finetune",
             "recllm-adapter",
         ],
         help="accuracy: which models, in order",
@@ -340,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="accuracy: overrides for every trained model (e.g. trainer.num_threads=1)",
+    )
+    bench.add_argument(
+        "--lr-factors",
+        nargs="+",
+        type=float,
+        default=None,
+        metavar="F",
+        help="accuracy: search each trained model's learning rate over its config's value "
+        "times each factor (e.g. 0.5 1 2); the best validation NDCG@10 is kept",
     )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)

@@ -4,6 +4,7 @@ config and writes results/<dataset>/<model>.json; mistakes stop it before traini
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,51 @@ def test_bench_accuracy_rejects_unknown_models_and_missing_configs(
         == 2
     )
     assert "no config for sasrec-ce on other" in capsys.readouterr().err
+
+
+def test_lr_search_keeps_the_best_validation_trial_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv, results = bench_argv(tmp_path)
+    search = [*argv, "--models", "sasrec-ce", "--lr-factors", "0.1", "1"]
+    monkeypatch.setattr(sys, "argv", ["recllm", *search])  # the command the record names
+    assert main(search) == 0
+    record = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())
+    trials = record["search"]["trials"]
+    assert [t["overrides"] for t in trials] == ["trainer.lr=0.001", "trainer.lr=0.01"]
+    best = max(trials, key=lambda t: t["valid_ndcg@10"])
+    assert record["search"]["chosen"] == best["overrides"]
+    assert record["valid_best"]["ndcg@10"] == best["valid_ndcg@10"]
+    assert record["config"]["trainer"]["lr"] == float(best["overrides"].split("=")[1])
+    assert "--lr-factors 0.1 1" in record["search"]["command"]
+
+    # a rerun reuses finished trials whose config matches, and retrains changed ones
+    runs = tmp_path / "runs" / "toy" / "sasrec-ce"
+    stamp = {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()}
+    assert main([*search, "--set", "trainer.num_threads=1"]) == 0
+    assert {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()} == stamp
+    assert main([*search, "--set", "trainer.seed=5"]) == 0
+    assert all((runs / n / "results.json").stat().st_mtime_ns != t for n, t in stamp.items())
+
+
+def test_lr_search_rejects_non_positive_factors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, _ = bench_argv(tmp_path)
+    assert main([*argv, "--models", "sasrec-ce", "--lr-factors", "0", "1"]) == 2
+    assert "--lr-factors must be positive" in capsys.readouterr().err
+
+
+def test_generic_baselines_turn_every_recommendation_part_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, results = bench_argv(tmp_path)
+    assert main([*argv, "--models", "full-finetune", "--set", "trainer.epochs=1"]) == 0
+    config = json.loads((results / "ml-toy" / "full-finetune.json").read_text())["config"]
+    assert config["backbone"]["finetune"] == "full"
+    adapter = config["adapter"]
+    assert not any(
+        adapter[k]
+        for k in ("use_item_ids", "use_cross_attention", "use_behaviour_weights", "use_user_vector")
+    )
+    assert adapter["use_metadata"]

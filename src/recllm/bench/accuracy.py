@@ -4,6 +4,12 @@ Each trained model runs as its own ``recllm train`` process (so its peak memory 
 command are its own) from a config in ``configs/``, and writes
 ``results/<dataset>/<model>.json``; popularity and the zero-shot LM need no training and
 are evaluated in this process. A summary table is printed at the end.
+
+With ``--lr-factors`` every trained model gets the same search budget: one run per factor
+with the learning rate of its config scaled by it; the run with the best validation
+NDCG@10 is the model's result (its test figures were never looked at to choose it), and
+the record lists every trial. Finished trials whose saved config matches are reused, so an
+interrupted search resumes.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import json
 import logging
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from recllm.errors import ConfigError, RecLLMError
 
@@ -29,6 +36,13 @@ class ModelSpec:
     overrides: tuple[str, ...] = ()
 
 
+GENERIC_HEAD = (
+    "adapter.use_item_ids=false",
+    "adapter.use_cross_attention=false",
+    "adapter.use_behaviour_weights=false",
+    "adapter.use_user_vector=false",
+)
+
 # None: evaluated without training, in this process.
 MODELS: dict[str, ModelSpec | None] = {
     "popularity": None,
@@ -37,45 +51,62 @@ MODELS: dict[str, ModelSpec | None] = {
     "lightgcn": ModelSpec("baselines/cf-{dataset}.yaml", ("model=lightgcn",)),
     "sasrec-bce": ModelSpec("baselines/sasrec-{dataset}.yaml", ("trainer.loss=bce",)),
     "sasrec-ce": ModelSpec("baselines/sasrec-{dataset}.yaml", ("trainer.loss=ce",)),
-    # The same backbone adapted generically: LoRA, items as a plain linear projection of
-    # their text embedding (no ID embeddings, cross-attention or behaviour weights).
-    "generic-lora": ModelSpec(
-        "{dataset}.yaml",
-        (
-            "backbone.finetune=lora",
-            "adapter.use_item_ids=false",
-            "adapter.use_cross_attention=false",
-            "adapter.use_behaviour_weights=false",
-        ),
-    ),
-    "full-finetune": ModelSpec("{dataset}.yaml", ("backbone.finetune=full",)),
+    # The same backbone adapted generically: items as a plain linear projection of their
+    # text embedding (no ID embeddings, cross-attention, behaviour weights or user vector),
+    # the backbone tuned with LoRA or in full. The rows measure what the recommendation
+    # adapter adds over generic adaptation of the same language model.
+    "generic-lora": ModelSpec("{dataset}.yaml", ("backbone.finetune=lora", *GENERIC_HEAD)),
+    "full-finetune": ModelSpec("{dataset}.yaml", ("backbone.finetune=full", *GENERIC_HEAD)),
     "recllm-adapter": ModelSpec("{dataset}.yaml"),
 }
 
 
-def train_command(name: str, spec: ModelSpec, dataset: str, args: argparse.Namespace) -> list[str]:
-    """The ``recllm train`` command line that produces ``results/<dataset>/<name>.json``."""
+def config_path(name: str, spec: ModelSpec, dataset: str, args: argparse.Namespace) -> Path:
     config = Path(args.configs) / spec.config.format(dataset=dataset)
     if not config.is_file():
         raise ConfigError(f"no config for {name} on {dataset}: {config} does not exist")
+    return config
+
+
+def train_command(
+    name: str,
+    spec: ModelSpec,
+    dataset: str,
+    args: argparse.Namespace,
+    trial: tuple[str, ...] = (),
+    output_dir: Path | None = None,
+) -> list[str]:
+    """The ``recllm train`` command line of one model (plus a search ``trial``'s overrides).
+
+    Without ``output_dir`` it writes ``results/<dataset>/<name>.json`` itself; a search
+    trial writes only its run folder, and the search picks the record to keep."""
     command = [
         sys.executable,
         "-m",
         "recllm",
         "train",
-        str(config),
+        str(config_path(name, spec, dataset, args)),
         *spec.overrides,
         *args.set,
-        f"output_dir={Path(args.runs_dir) / dataset / name}",
-        "--results-dir",
-        str(args.results_dir),
-        "--name",
-        name,
+        *trial,
+        f"output_dir={output_dir or Path(args.runs_dir) / dataset / name}",
         "--overwrite",
     ]
+    if output_dir is None:
+        command += ["--results-dir", str(args.results_dir), "--name", name]
     if args.data_dir:
         command += ["--data-dir", str(args.data_dir)]
     return command
+
+
+def _train(name: str, command: list[str], output_dir: Path) -> dict[str, Any]:
+    """Run one ``recllm train`` process; return the record it left in ``output_dir``."""
+    log.info("%s: %s", name, " ".join(command))
+    done = subprocess.run(command, check=False)
+    if done.returncode != 0:
+        raise RecLLMError(f"{name} failed (exit {done.returncode}): {' '.join(command)}")
+    record: dict[str, Any] = json.loads((output_dir / "results.json").read_text())
+    return record
 
 
 def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -83,26 +114,128 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    commands = {
-        name: train_command(name, spec, args.dataset, args)
-        for name in args.models
-        if (spec := MODELS[name]) is not None
-    }  # all configs checked before the first hour of training
+    factors = list(getattr(args, "lr_factors", None) or [])
+    if any(f <= 0 for f in factors):
+        raise ConfigError(f"--lr-factors must be positive, got {factors}")
+    # every config is checked before the first hour of training
+    trained = {name: spec for name in args.models if (spec := MODELS[name]) is not None}
+    plans = {name: _trials(name, spec, args, factors) for name, spec in trained.items()}
     results: dict[str, dict[str, float]] = {}
     for name in args.models:
-        if MODELS[name] is None:
+        spec = MODELS[name]
+        if spec is None:
             results[name] = _untrained(name, args)
-            continue
-        log.info("%s: %s", name, " ".join(commands[name]))
-        done = subprocess.run(commands[name], check=False)
-        if done.returncode != 0:
-            raise RecLLMError(f"{name} failed (exit {done.returncode}): {' '.join(commands[name])}")
-        # `recllm train` also leaves the record in its output_dir.
-        record = json.loads(
-            (Path(args.runs_dir) / args.dataset / name / "results.json").read_text()
-        )
-        results[name] = record["test"]
+        elif not factors:
+            output_dir = Path(args.runs_dir) / args.dataset / name
+            results[name] = _train(name, train_command(name, spec, args.dataset, args), output_dir)[
+                "test"
+            ]
+        else:
+            results[name] = _search(name, plans[name], args)
     return results
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point of a search: its overrides, run folder, command and resolved config."""
+
+    overrides: tuple[str, ...]
+    output_dir: Path
+    command: list[str]
+    config: dict[str, Any]
+
+
+def _resolved_config(config: Path, overrides: list[str]) -> dict[str, Any]:
+    from recllm.config import apply_overrides, from_dict, load_yaml
+    from recllm.recipes.train import TrainConfig
+
+    return asdict(from_dict(TrainConfig, apply_overrides(load_yaml(config), overrides)))
+
+
+def _trials(
+    name: str, spec: ModelSpec, args: argparse.Namespace, factors: list[float]
+) -> list[Trial]:
+    """The search's runs for one model: its config's learning rate times each factor."""
+    config = config_path(name, spec, args.dataset, args)
+    base = [*spec.overrides, *args.set]
+    lr = _resolved_config(config, base)["trainer"]["lr"]
+    trials = []
+    for factor in factors:
+        overrides = (f"trainer.lr={lr * factor:.6g}",)
+        output_dir = Path(args.runs_dir) / args.dataset / name / f"lr-{lr * factor:.6g}"
+        command = train_command(name, spec, args.dataset, args, overrides, output_dir)
+        resolved = _resolved_config(config, [*base, *overrides, f"output_dir={output_dir}"])
+        trials.append(Trial(overrides, output_dir, command, resolved))
+    return trials
+
+
+# Settings that change how a run is executed, not what it learns, and values a run fills in
+# from its data and backbone (which the other settings already pin down).
+_IGNORED_KEYS = {
+    ("output_dir",),
+    ("data", "data_dir"),
+    ("trainer", "num_threads"),
+    ("trainer", "progress"),
+    ("sasrec", "n_items"),
+    *(
+        ("adapter", key)
+        for key in ("n_items", "meta_dim", "n_meta_tokens", "backbone_hidden", "backbone")
+    ),
+}
+
+
+def _same_training(a: Any, b: Any, path: tuple[str, ...] = ()) -> bool:
+    """Whether two resolved configs train the same model (execution settings aside)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = {k for k in set(a) | set(b) if (*path, k) not in _IGNORED_KEYS}
+        return all(_same_training(a.get(k), b.get(k), (*path, k)) for k in keys)
+    return bool(a == b)
+
+
+def _finished(trial: Trial) -> dict[str, Any] | None:
+    """The record of an earlier run of exactly this trial, if it finished."""
+    path = trial.output_dir / "results.json"
+    if not path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text())
+    return record if _same_training(record.get("config", {}), trial.config) else None
+
+
+def _search(name: str, trials: list[Trial], args: argparse.Namespace) -> dict[str, float]:
+    """Run (or reuse) every trial; keep the one with the best validation NDCG@10."""
+    from recllm.provenance import provenance, write_json
+
+    started = provenance()
+    records = []
+    for trial in trials:
+        record = _finished(trial)
+        if record is None:
+            record = _train(name, trial.command, trial.output_dir)
+        else:
+            log.info("%s: reusing the finished run in %s", name, trial.output_dir)
+        records.append(record)
+    scores = [r["valid_best"]["ndcg@10"] for r in records]
+    best = max(range(len(trials)), key=lambda i: scores[i])  # first of equals
+    chosen = dict(records[best])
+    chosen["search"] = {
+        "rule": "trainer.lr of the config times each factor; best validation NDCG@10",
+        "command": started["command"],
+        "git_commit": started["git_commit"],
+        "chosen": " ".join(trials[best].overrides),
+        "trials": [
+            {
+                "overrides": " ".join(t.overrides),
+                "valid_ndcg@10": r["valid_best"]["ndcg@10"],
+                "best_epoch": r["valid_best"]["epoch"],
+                "epochs_run": r["epochs_run"],
+                "train_seconds": r["train_seconds"],
+                "git_commit": r["git_commit"],
+            }
+            for t, r in zip(trials, records, strict=True)
+        ],
+    }
+    write_json(Path(args.results_dir) / chosen["dataset"] / f"{name}.json", chosen)
+    return dict(chosen["test"])
 
 
 def _untrained(name: str, args: argparse.Namespace) -> dict[str, float]:
