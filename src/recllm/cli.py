@@ -17,7 +17,11 @@ from recllm import __version__
 from recllm.errors import RecLLMError
 
 EXIT_USAGE = 2
-OVERRIDABLE = ("quickstart", "train")  # commands that take key=value config overrides
+OVERRIDABLE = (
+    "quickstart",
+    "train",
+    "train-router",
+)  # commands that take key=value config overrides
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
@@ -307,9 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--data-dir", type=Path, default=None)
     rec.set_defaults(func=cmd_recommend)
 
+    from recllm.cli_routing import add_parsers as add_routing_parsers
+
+    add_routing_parsers(commands)
+
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
     bench.add_argument(
-        "name", choices=["accuracy", "cache", "batching", "scale"], help="which benchmark"
+        "name",
+        choices=["accuracy", "cache", "batching", "scale", "routing"],
+        help="which benchmark",
     )
     bench.add_argument("--results-dir", type=Path, default=Path("results"), help="where JSON goes")
     bench.add_argument("--datasets", nargs="+", default=None, help="datasets to run on")
@@ -351,6 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="accuracy: search each trained model's learning rate over its config's value "
         "times each factor (e.g. 0.5 1 2); the best validation NDCG@10 is kept",
+    )
+    bench.add_argument(
+        "--router", type=Path, default=Path("runs/router"), help="routing: trained router folder"
+    )
+    bench.add_argument(
+        "--queries",
+        type=Path,
+        default=Path("tests/fixtures/routing/handwritten.jsonl"),
+        help="routing: labelled queries (JSON lines)",
+    )
+    bench.add_argument(
+        "--repeats", type=int, default=3, help="routing: timing passes over the queries"
     )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "cache": "recllm.bench.cache",
     "batching": "recllm.bench.batching",
     "scale": "recllm.bench.scale",
+    "routing": "recllm.bench.routing",
 }
 
 
@@ -34,7 +35,7 @@ def run_benchmark(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "wall_seconds": round(time.time() - started, 1),
         **figures,
     }
-    out = Path(args.results_dir) / "data" / f"{name}.json"
+    out = Path(args.results_dir) / getattr(module, "RESULTS_FILE", f"data/{name}.json")
     write_json(out, result)
     print(f"wrote {out}")
     return result
