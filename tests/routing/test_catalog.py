@@ -1,0 +1,116 @@
+"""Title resolution: exact aliases, typos, long product names, ambiguity, not found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recllm.errors import RecLLMError
+from recllm.routing.catalog import Catalog, aliases
+from recllm.routing.schema import MentionStatus
+from recllm.routing.text import normalise, singular
+
+
+def movie_catalog() -> Catalog:
+    items = pd.DataFrame(
+        {
+            "item_id": ["1", "2", "3", "4", "5", "6"],
+            "title": [
+                "Toy Story",
+                "The Usual Suspects",
+                "Seven (Se7en)",
+                "Sabrina",
+                "Sabrina",
+                "Star Wars",
+            ],
+            "genres": ["Animation, Comedy", "Crime", "Thriller", "Romance", "Comedy", "War, Sci-Fi"],
+            "year": ["1995", "1995", "1995", "1954", "1995", "1977"],
+        }
+    )
+    return Catalog("movies", items, popularity=np.array([50, 40, 30, 5, 9, 80]))
+
+
+def product_catalog() -> Catalog:
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "title": [
+                "Seche Vite Dry Fast Top Nail Coat, 0.5 Ounce",
+                "Seche Vite - Top Coat Set - .5 oz & 4 oz. Refill",
+                "Bio-Oil, 2-Ounce Bottle",
+                "Mary Kay Intense Moisturizing Cream (Dry Skin) for the face and neck",
+            ],
+            "categories": [
+                "Beauty, Makeup, Nails, Top & Base Coats",
+                "Beauty, Makeup, Nails, Top & Base Coats",
+                "Beauty, Skin Care, Oils",
+                "Beauty, Skin Care, Moisturizers",
+            ],
+        }
+    )
+    return Catalog("products", items, popularity=np.array([300, 20, 100, 3]))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The Usual Suspects!", "usual suspects"),
+        ("Schindler's List", "schindlers list"),
+        ("Sci-Fi & Fantasy", "sci fi and fantasy"),
+        ("Amélie", "amelie"),
+    ],
+)
+def test_normalise(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("comedies", "comedy"), ("movies", "movie"), ("polishes", "polish"), ("dress", "dress")],
+)
+def test_singular(word: str, expected: str) -> None:
+    assert singular(word) == expected
+
+
+def test_aliases_cover_brackets_and_product_names_but_not_bare_numbers() -> None:
+    assert aliases("Seven (Se7en)") == {"seven se7en", "seven", "se7en"}
+    assert "bio oil" in aliases("Bio-Oil, 2-Ounce Bottle")
+    assert "3" not in aliases("Towel (3)")
+
+
+@pytest.mark.parametrize(
+    ("mention", "title", "status"),
+    [
+        ("the usual suspects", "The Usual Suspects", MentionStatus.RESOLVED),
+        ("usual suspcts", "The Usual Suspects", MentionStatus.RESOLVED),  # typo: fuzzy
+        ("Se7en", "Seven (Se7en)", MentionStatus.RESOLVED),
+        ("sabrina", "Sabrina", MentionStatus.AMBIGUOUS),  # two films; the popular one
+    ],
+)
+def test_resolve_movies(mention: str, title: str, status: MentionStatus) -> None:
+    found = movie_catalog().resolve(mention)
+    assert (found.title, found.status) == (title, status)
+
+
+def test_ambiguity_is_reported_with_candidates_and_a_year_settles_it() -> None:
+    catalog = movie_catalog()
+    found = catalog.resolve("Sabrina")
+    assert found.item_id == "5" and found.candidates == ("Sabrina",)
+    assert catalog.resolve("Sabrina", year=1954).item_id == "4"
+
+
+def test_products_resolve_by_their_words_and_unknown_mentions_are_not_guessed() -> None:
+    catalog = product_catalog()
+    top_coat = catalog.resolve("seche vite top coat")
+    assert top_coat.item_id == "a" and top_coat.status is MentionStatus.AMBIGUOUS
+    assert catalog.resolve("Bio-Oil").item_id == "c"
+    missing = catalog.resolve("glossier boy brow")
+    assert missing.status is MentionStatus.NOT_FOUND and missing.item is None
+
+
+def test_genres_and_errors() -> None:
+    assert "Beauty" not in product_catalog().genres  # every item has it: no constraint
+    assert {"Nails", "Skin Care", "Moisturizers"} <= set(product_catalog().genres)
+    with pytest.raises(RecLLMError, match="no 'title' column"):
+        Catalog("x", pd.DataFrame({"item_id": ["1"]}))
