@@ -12,6 +12,8 @@ import pandas as pd
 import torch
 from transformers import BertConfig, GPT2Config, LlamaConfig
 
+from recllm.routing.catalog import Catalog
+
 HIDDEN = 32
 VOCAB = 128
 
@@ -110,3 +112,52 @@ def write_toy_movielens(folder: Path, n_users: int = 40, n_items: int = 30, seed
 
 def frame_of(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
+
+
+def movie_catalog() -> Catalog:
+    """Six films, two of them sharing a title (Sabrina, 1954 and 1995)."""
+    items = pd.DataFrame(
+        {
+            "item_id": ["1", "2", "3", "4", "5", "6"],
+            "title": [
+                "Toy Story",
+                "The Usual Suspects",
+                "Seven (Se7en)",
+                "Sabrina",
+                "Sabrina",
+                "Star Wars",
+            ],
+            "genres": [
+                "Animation, Comedy",
+                "Crime",
+                "Thriller",
+                "Romance",
+                "Comedy",
+                "War, Sci-Fi",
+            ],
+            "year": ["1995", "1995", "1995", "1954", "1995", "1977"],
+        }
+    )
+    return Catalog("movies", items, popularity=np.array([50, 40, 30, 5, 9, 80]))
+
+
+def product_catalog() -> Catalog:
+    """Four beauty products with long names, two from one line (Seche Vite)."""
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "title": [
+                "Seche Vite Dry Fast Top Nail Coat, 0.5 Ounce",
+                "Seche Vite - Top Coat Set - .5 oz & 4 oz. Refill",
+                "Bio-Oil, 2-Ounce Bottle",
+                "Mary Kay Intense Moisturizing Cream (Dry Skin) for the face and neck",
+            ],
+            "categories": [
+                "Beauty, Makeup, Nails, Top & Base Coats",
+                "Beauty, Makeup, Nails, Top & Base Coats",
+                "Beauty, Skin Care, Oils",
+                "Beauty, Skin Care, Moisturizers",
+            ],
+        }
+    )
+    return Catalog("products", items, popularity=np.array([300, 20, 100, 3]))

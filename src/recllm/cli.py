@@ -156,7 +156,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from recllm.recipes.inference import load_run, recommend, resolve_items, resolve_user
+    from recllm.recipes.inference import load_run, recommend, resolve_items, user_history
 
     run = load_run(args.checkpoint, args.data_dir, progress=False)
     weights = None  # an explicit --history counts every item fully
@@ -164,12 +164,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.history:
         history = resolve_items(run, [h for h in args.history.split(",") if h.strip()])
     elif args.user is not None:
-        # Everything the user did, with its behaviour weights, as evaluation sees it.
-        from recllm.data.sequences import UserSequences
-
-        user = resolve_user(run, args.user)
-        sequences = UserSequences.from_frame(run.dataset.interactions, run.dataset.n_users)
-        history, weights = sequences.items_of(user), sequences.weights_of(user)
+        user, history, weights = user_history(run, args.user)
     else:
         raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
     max_len = getattr(run.model, "max_len", None)  # user-embedding models read no history

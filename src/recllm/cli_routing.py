@@ -70,6 +70,28 @@ def cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    from recllm.recipes.ask import Assistant
+    from recllm.recipes.inference import load_run
+    from recllm.routing.router import Router
+
+    run = load_run(args.checkpoint, args.data_dir, progress=False)
+    assistant = Assistant(run, Router.load(args.router), default_k=args.k, mode=args.mode)
+    answer = assistant.ask(args.query, args.user)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    route = answer.route
+    print(f"intent: {route.intent.value} (confidence {route.confidence:.2f})")
+    for rank, item in enumerate(answer.items, start=1):
+        print(f"{rank:>3}. {item.item_id:<12} {item.score:8.3f}  {item.title}")
+    for explanation in answer.explanations:
+        print(f"why {explanation.title}: {explanation.text}")
+    for note in answer.to_json()["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train-router", help="train the intent router on generated queries (teacher + student)"
@@ -91,3 +113,21 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     route.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
     route.set_defaults(func=cmd_route)
+
+    ask = commands.add_parser(
+        "ask", help="answer a query for a user: route it, then recommend and/or explain"
+    )
+    ask.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")
+    ask.add_argument("query", help='e.g. "anything like Toy Story?"')
+    ask.add_argument("--user", required=True, help="raw user id in the run's dataset")
+    ask.add_argument("--router", type=Path, default=DEFAULT_ROUTER, help="trained router folder")
+    ask.add_argument("-k", type=int, default=10, help="items when the query says no number")
+    ask.add_argument(
+        "--mode",
+        choices=["filter", "boost"],
+        default="filter",
+        help="genre/year constraints remove other items (filter) or rank matches higher (boost)",
+    )
+    ask.add_argument("--json", action="store_true", help="print the typed answer as JSON")
+    ask.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
+    ask.set_defaults(func=cmd_ask)

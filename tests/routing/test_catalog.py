@@ -2,54 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
+from helpers import movie_catalog, product_catalog
 
 from recllm.errors import RecLLMError
 from recllm.routing.catalog import Catalog, aliases
 from recllm.routing.schema import MentionStatus
 from recllm.routing.text import normalise, singular
-
-
-def movie_catalog() -> Catalog:
-    items = pd.DataFrame(
-        {
-            "item_id": ["1", "2", "3", "4", "5", "6"],
-            "title": [
-                "Toy Story",
-                "The Usual Suspects",
-                "Seven (Se7en)",
-                "Sabrina",
-                "Sabrina",
-                "Star Wars",
-            ],
-            "genres": ["Animation, Comedy", "Crime", "Thriller", "Romance", "Comedy", "War, Sci-Fi"],
-            "year": ["1995", "1995", "1995", "1954", "1995", "1977"],
-        }
-    )
-    return Catalog("movies", items, popularity=np.array([50, 40, 30, 5, 9, 80]))
-
-
-def product_catalog() -> Catalog:
-    items = pd.DataFrame(
-        {
-            "item_id": ["a", "b", "c", "d"],
-            "title": [
-                "Seche Vite Dry Fast Top Nail Coat, 0.5 Ounce",
-                "Seche Vite - Top Coat Set - .5 oz & 4 oz. Refill",
-                "Bio-Oil, 2-Ounce Bottle",
-                "Mary Kay Intense Moisturizing Cream (Dry Skin) for the face and neck",
-            ],
-            "categories": [
-                "Beauty, Makeup, Nails, Top & Base Coats",
-                "Beauty, Makeup, Nails, Top & Base Coats",
-                "Beauty, Skin Care, Oils",
-                "Beauty, Skin Care, Moisturizers",
-            ],
-        }
-    )
-    return Catalog("products", items, popularity=np.array([300, 20, 100, 3]))
 
 
 @pytest.mark.parametrize(

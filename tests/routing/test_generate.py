@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from routing.test_catalog import movie_catalog, product_catalog
+from helpers import movie_catalog, product_catalog
 
 from recllm.routing.generate import generate
 from recllm.routing.schema import Intent

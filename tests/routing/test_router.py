@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import save_tiny_bert, write_toy_movielens
-from routing.test_catalog import movie_catalog
+from helpers import movie_catalog, save_tiny_bert, write_toy_movielens
 
 from recllm.cli import main
 from recllm.errors import RecLLMError
@@ -35,7 +34,9 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Router:
         ("посоветуй фильм", "not in English (mostly non-Latin script)"),
     ],
 )
-def test_unreadable_input_is_out_of_scope_with_a_reason(router: Router, text: str, note: str) -> None:
+def test_unreadable_input_is_out_of_scope_with_a_reason(
+    router: Router, text: str, note: str
+) -> None:
     route = router.route(text)
     assert route.intent is Intent.OUT_OF_SCOPE and route.notes == (note,)
     assert route.slots.item is None and route.to_json()["notes"] == [note]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from routing.test_catalog import movie_catalog, product_catalog
+from helpers import movie_catalog, product_catalog
 
 from recllm.routing.schema import MentionStatus
 from recllm.routing.slots import extract_slots, find_years
@@ -39,7 +39,10 @@ def test_years(text: str, expected: tuple[int | None, int | None]) -> None:
         ("why did you pick the usual suspects for me", {"item": "The Usual Suspects"}),
         ("give me 5 comedies from the 90s", {"genres": ("Comedy",), "years": (1990, 1999), "k": 5}),
         ("more like star wars", {"item": "Star Wars", "genres": ()}),  # "war" is in the title
-        ("top 10 sci-fi films before 1980", {"genres": ("Sci-Fi",), "years": (None, 1979), "k": 10}),
+        (
+            "top 10 sci-fi films before 1980",
+            {"genres": ("Sci-Fi",), "years": (None, 1979), "k": 10},
+        ),
         ("recommend a thriller", {"genres": ("Thriller",), "k": 1}),
         ("a couple of romantic comedies", {"genres": ("Comedy", "Romance"), "k": 2}),
         ("why this one?", {"item": None}),

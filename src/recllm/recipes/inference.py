@@ -60,6 +60,14 @@ def resolve_user(run: LoadedRun, raw_user: str) -> int:
     return int(matches[0])
 
 
+def user_history(run: LoadedRun, raw_user: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """(user code, items oldest first, behaviour weights): everything the user did, as
+    evaluation sees it."""
+    user = resolve_user(run, raw_user)
+    sequences = UserSequences.from_frame(run.dataset.interactions, run.dataset.n_users)
+    return user, sequences.items_of(user), sequences.weights_of(user)
+
+
 def resolve_items(run: LoadedRun, raw_items: list[str]) -> np.ndarray:
     """Item codes of raw item ids; unknown ids are an error naming them."""
     index = {item: code for code, item in enumerate(run.dataset.items["item_id"].astype(str))}
@@ -85,13 +93,23 @@ def recommend(
     """
     if k < 1:
         raise RecLLMError(f"k must be >= 1, got {k}")
+    return top_k(score_items(run, history_items, weights, user), history_items, k)
+
+
+def score_items(
+    run: LoadedRun,
+    history_items: np.ndarray,
+    weights: np.ndarray | None = None,
+    user: int | None = None,
+) -> torch.Tensor:
+    """(n_items,) scores of the whole catalogue for one user or history (see recommend)."""
     if isinstance(run.model, LightGCN):
         if user is None:
             raise RecLLMError(
                 f"a {run.config.model} model scores the users it was trained on: give --user, "
                 "not --history"
             )
-        return _top_k(run.model.score_users(np.array([user]))[0], history_items, k)
+        return run.model.score_users(np.array([user]))[0]
     if len(history_items) == 0:
         raise RecLLMError("the history is empty: a sequential model needs at least one item")
     w = (
@@ -103,12 +121,13 @@ def recommend(
     from recllm.models.sequential import pad_histories
 
     items, weights_t, mask = pad_histories(seqs, np.array([0]), run.model.max_len, run.model.pad_id)
-    return _top_k(run.model.score_last(items, weights_t, mask)[0], history_items, k)
+    return run.model.score_last(items, weights_t, mask)[0]
 
 
-def _top_k(scores: torch.Tensor, history_items: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The ``k`` best (item, score) pairs outside the history."""
+def top_k(scores: torch.Tensor, history_items: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best (item, score) pairs outside the history (and above -inf)."""
     scores = scores.clone()
     scores[torch.from_numpy(history_items.astype(np.int64))] = float("-inf")
-    top = torch.topk(scores, min(k, len(scores) - len(set(history_items.tolist()))))
+    available = int(torch.isfinite(scores).sum())
+    top = torch.topk(scores, min(k, available))
     return list(zip(top.indices.tolist(), top.values.tolist(), strict=True))

@@ -356,14 +356,17 @@ def find_mention(
         if start >= end or words[start] in DEICTIC or words[start] in SOFT_STOPS:
             continue
         soft_ends = [i for i in range(end - 1, start, -1) if words[i] in SOFT_STOPS]
+        # generic words name a title only when written like one ("Movie 30", "Heat")
+        titled = tokens[start].raw[:1].isupper()
         for stop in (end, *soft_ends):
-            if _names_no_title(words[start:stop], catalog):
+            span = words[start:stop]
+            if _names_no_title(span, catalog) and not _exact(span, catalog, generic_ok=titled):
                 continue
             found = catalog.resolve(_text(tokens, start, stop))
             if found.status is not MentionStatus.NOT_FOUND:
                 return found, (start, stop)
         for stop in range(end - 1, start, -1):
-            if _exact(words[start:stop], catalog):
+            if _exact(words[start:stop], catalog, generic_ok=titled):
                 return catalog.resolve(_text(tokens, start, stop)), (start, stop)
         stop = soft_ends[-1] if soft_ends else end
         if unresolved is None and not (
@@ -398,11 +401,13 @@ def _trigger_positions(words: list[str]) -> list[tuple[int, int]]:
     return found
 
 
-def _exact(words: list[str], catalog: Catalog, primary: bool = False) -> bool:
+def _exact(
+    words: list[str], catalog: Catalog, primary: bool = False, generic_ok: bool = False
+) -> bool:
     return (
         bool(words)
         and all(words)
-        and not _names_no_title(words, catalog)
+        and (generic_ok or not _names_no_title(words, catalog))
         and catalog.is_exact_alias(" ".join(words), primary)
     )
 
