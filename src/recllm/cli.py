@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
     bench.add_argument(
         "name",
-        choices=["accuracy", "cache", "batching", "scale", "routing"],
+        choices=["accuracy", "cache", "batching", "scale", "routing", "constraints"],
         help="which benchmark",
     )
     bench.add_argument("--results-dir", type=Path, default=Path("results"), help="where JSON goes")
@@ -368,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--repeats", type=int, default=3, help="routing: timing passes over the queries"
+    )
+    bench.add_argument(
+        "--checkpoint", type=Path, default=None, help="constraints: a trained run's output_dir"
     )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "batching": "recllm.bench.batching",
     "scale": "recllm.bench.scale",
     "routing": "recllm.bench.routing",
+    "constraints": "recllm.bench.constraints",
 }
 
 
@@ -35,7 +36,10 @@ def run_benchmark(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "wall_seconds": round(time.time() - started, 1),
         **figures,
     }
-    out = Path(args.results_dir) / getattr(module, "RESULTS_FILE", f"data/{name}.json")
+    # a module may name its file, with fields of its figures: "routing/constraints-{dataset}.json"
+    out = Path(args.results_dir) / getattr(module, "RESULTS_FILE", f"data/{name}.json").format(
+        **figures
+    )
     write_json(out, result)
     print(f"wrote {out}")
     return result
