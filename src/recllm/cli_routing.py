@@ -71,7 +71,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from recllm.recipes.ask import Assistant
+    from recllm.recipes.ask import MINIMAL, Assistant
     from recllm.recipes.inference import load_run
     from recllm.routing.router import Router
 
@@ -86,7 +86,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for rank, item in enumerate(answer.items, start=1):
         print(f"{rank:>3}. {item.item_id:<12} {item.score:8.3f}  {item.title}")
     for explanation in answer.explanations:
-        print(f"why {explanation.title}: {explanation.text}")
+        marked = " [minimal]" if explanation.generator == MINIMAL else ""
+        print(f"why{marked}: {explanation.text}")
     for note in answer.to_json()["notes"]:
         print(f"note: {note}")
     return 0

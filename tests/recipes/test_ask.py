@@ -3,16 +3,19 @@ applied to the ranking, explanations only after the ranking, and bad input."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import save_tiny_bert, write_toy_movielens
 from recipes.test_train import toy_config
 
 from recllm.cli import main
 from recllm.errors import RecLLMError
 from recllm.recipes.ask import MINIMAL, Assistant
 from recllm.recipes.inference import LoadedRun, load_run
+from recllm.recipes.router import RouterTrainConfig, train_router
 from recllm.recipes.train import TrainRecipe
 from recllm.routing.classifier import ClassifierConfig
 from recllm.routing.router import Router
@@ -36,7 +39,7 @@ class FixedIntent:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> LoadedRun:
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp_path = tmp_path_factory.mktemp("ask")
     config = toy_config(tmp_path, "sasrec", epochs=3)
     config.model = "sasrec"
@@ -46,7 +49,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> LoadedRun:
     recipe.setup()
     recipe.train()
     recipe.cleanup()
-    return load_run(Path(config.output_dir), progress=False)
+    return Path(config.output_dir)
+
+
+@pytest.fixture(scope="module")
+def run(run_dir: Path) -> LoadedRun:
+    return load_run(run_dir, progress=False)
 
 
 def assistant(run: LoadedRun, intent: Intent, mode: str = "filter") -> Assistant:
@@ -113,6 +121,35 @@ def test_out_of_scope_unknown_user_and_impossible_constraints(run: LoadedRun) ->
         assistant(run, Intent.RECOMMEND).ask("anything", user="nobody")
     none = assistant(run, Intent.RECOMMEND).ask("westerns from 1950 to 1951", user="1")
     assert none.items == () and "only 0 unseen items meet the constraints" in none.notes
+
+
+def test_ask_command_prints_the_typed_answer(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bert = save_tiny_bert(tmp_path / "bert")
+    train_router(
+        RouterTrainConfig(
+            output_dir=str(tmp_path / "router"),
+            catalogs=[str(write_toy_movielens(tmp_path / "ml-toy"))],
+            per_intent=10,
+            classifier=ClassifierConfig(backbone=str(bert)),
+            student_layers=[0],
+            epochs=1,
+            student_epochs=1,
+            progress=False,
+        )
+    )
+    argv = ["ask", str(run_dir), "recommend 3 films", "--user", "1"]
+    assert main([*argv, "--router", str(tmp_path / "router"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["intent"] in INTENTS  # a tiny random router: any intent, each handled
+    assert {"items", "explanations", "notes", "confidence"} <= set(answer)
+    if answer["intent"] == "out_of_scope":
+        assert answer["k"] is None and answer["items"] == []
+    else:
+        assert answer["k"] == 3
+    if answer["intent"] in ("recommend", "recommend_and_explain"):
+        assert len(answer["items"]) == 3
 
 
 def test_ask_command_reports_a_missing_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,7 +69,7 @@ def minimal_explanation(catalog: Catalog, history: np.ndarray, item: int) -> Exp
     if sharing:
         shared = sorted(genres & {g for h in sharing for g in catalog.genres_of[h]})
         text = (
-            f"{title}: {len(sharing)} of your last {len(recent)} items share its genres "
+            f"{title}: {len(sharing)} of your last {len(recent)} items share a genre with it "
             f"({', '.join(shared)}), most recently {catalog.titles[sharing[0]]}."
         )
     else:
