@@ -7,22 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from recipes.test_train import toy_config
+from recipes.test_train import toy_sasrec_run
 
 from recllm.cli import main
-from recllm.recipes.train import TrainRecipe
 
 
 def test_bench_constraints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = toy_config(tmp_path, "sasrec", epochs=2)
-    config.model = "sasrec"
-    config.sasrec.d_model = 16
-    config.sasrec.max_len = 8
-    recipe = TrainRecipe(config)
-    recipe.setup()
-    recipe.train()
-    recipe.cleanup()
-    argv = ["bench", "constraints", "--checkpoint", config.output_dir]
+    argv = ["bench", "constraints", "--checkpoint", str(toy_sasrec_run(tmp_path))]
     assert main([*argv, "--results-dir", str(tmp_path / "results")]) == 0
     result = json.loads((tmp_path / "results" / "routing" / "constraints-ml-toy.json").read_text())
     for kind in ("genre", "decade"):

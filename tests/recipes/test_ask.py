@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import save_tiny_bert, write_toy_movielens
-from recipes.test_train import toy_config
+from recipes.test_train import toy_sasrec_run
 
 from recllm.cli import main
 from recllm.errors import RecLLMError
 from recllm.recipes.ask import MINIMAL, Assistant
 from recllm.recipes.inference import LoadedRun, load_run
 from recllm.recipes.router import RouterTrainConfig, train_router
-from recllm.recipes.train import TrainRecipe
 from recllm.routing.classifier import ClassifierConfig
 from recllm.routing.router import Router
 from recllm.routing.schema import INTENTS, Intent
@@ -40,16 +39,7 @@ class FixedIntent:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp_path = tmp_path_factory.mktemp("ask")
-    config = toy_config(tmp_path, "sasrec", epochs=3)
-    config.model = "sasrec"
-    config.sasrec.d_model = 16
-    config.sasrec.max_len = 8
-    recipe = TrainRecipe(config)
-    recipe.setup()
-    recipe.train()
-    recipe.cleanup()
-    return Path(config.output_dir)
+    return toy_sasrec_run(tmp_path_factory.mktemp("ask"), epochs=3)
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,16 @@ def toy_config(tmp_path: Path, out: str, epochs: int = 2, **trainer) -> TrainCon
     return from_dict(TrainConfig, raw)
 
 
+def toy_sasrec_run(tmp_path: Path, epochs: int = 2) -> Path:
+    """A small SASRec trained on the toy data; its output_dir (a finished run)."""
+    config = toy_config(tmp_path, "sasrec", epochs=epochs)
+    config.model = "sasrec"
+    config.sasrec.d_model = 16
+    config.sasrec.max_len = 8
+    run(config)
+    return Path(config.output_dir)
+
+
 def run(config: TrainConfig, resume: bool = False, until_epoch: int | None = None) -> TrainRecipe:
     recipe = TrainRecipe(config, resume=resume)
     recipe.setup()
