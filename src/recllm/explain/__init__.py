@@ -1,0 +1,1 @@
+"""Personalised, grounded explanations: facts of the data, sentences, and their checking."""
