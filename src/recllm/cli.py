@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
     bench.add_argument(
         "name",
-        choices=["accuracy", "cache", "batching", "scale", "routing", "constraints"],
+        choices=["accuracy", "cache", "batching", "scale", "routing", "constraints", "explain"],
         help="which benchmark",
     )
     bench.add_argument("--results-dir", type=Path, default=Path("results"), help="where JSON goes")

@@ -22,6 +22,7 @@ BENCHMARKS = {
     "scale": "recllm.bench.scale",
     "routing": "recllm.bench.routing",
     "constraints": "recllm.bench.constraints",
+    "explain": "recllm.bench.explain",
 }
 
 

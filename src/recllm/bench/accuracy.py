@@ -21,9 +21,13 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recllm.errors import ConfigError, RecLLMError
+
+if TYPE_CHECKING:
+    from recllm.data.splits import Split
+    from recllm.recipes.train import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -238,25 +242,34 @@ def _search(name: str, trials: list[Trial], args: argparse.Namespace) -> dict[st
     return dict(chosen["test"])
 
 
+def dataset_pipeline(args: argparse.Namespace, with_backbone: bool) -> Pipeline:
+    """Data (and item encodings if asked) as the dataset's RecLLM-Adapter config builds
+    them, with the same ``--set`` overrides as the trained models get, so the split is the
+    same (e.g. with ``data.split.protocol=cold_start``); trainer settings go unused."""
+    from recllm.config import apply_overrides, from_dict, load_yaml
+    from recllm.recipes.train import TrainConfig, build_pipeline
+
+    raw = apply_overrides(load_yaml(Path(args.configs) / f"{args.dataset}.yaml"), list(args.set))
+    config = from_dict(TrainConfig, raw)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    return build_pipeline(config, progress=True, data_dir=data_dir, with_backbone=with_backbone)
+
+
+def dataset_split(dataset: str, args: argparse.Namespace) -> Split:
+    """The split of ``dataset`` that ``bench accuracy`` evaluates on."""
+    return dataset_pipeline(argparse.Namespace(**{**vars(args), "dataset": dataset}), False).split
+
+
 def _untrained(name: str, args: argparse.Namespace) -> dict[str, float]:
     """Evaluate a model that needs no training (popularity, the zero-shot LM) on the
     split and item encodings that the dataset's RecLLM-Adapter config describes."""
-    from recllm.config import apply_overrides, from_dict, load_yaml
     from recllm.eval.evaluator import Scorer, evaluate
     from recllm.models.popularity import Popularity
     from recllm.models.zero_shot import ZeroShotLM
     from recllm.provenance import peak_rss_mb, provenance, write_json
-    from recllm.recipes.train import TrainConfig, build_pipeline
 
     started = provenance()
-    # The same overrides as the trained models get, so the split is the same (e.g. with
-    # --set data.split.protocol=cold_start); trainer settings simply go unused here.
-    raw = apply_overrides(load_yaml(Path(args.configs) / f"{args.dataset}.yaml"), list(args.set))
-    config = from_dict(TrainConfig, raw)
-    data_dir = Path(args.data_dir) if args.data_dir else None
-    pipeline = build_pipeline(
-        config, progress=True, data_dir=data_dir, with_backbone=name == "zero-shot-lm"
-    )
+    pipeline = dataset_pipeline(args, with_backbone=name == "zero-shot-lm")
     data = pipeline.split
     scorer: Scorer
     if name == "popularity":
