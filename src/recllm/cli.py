@@ -372,6 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--checkpoint", type=Path, default=None, help="constraints: a trained run's output_dir"
     )
+    bench.add_argument(
+        "--explainer", type=Path, default=None, help="explain: a trained explainer folder"
+    )
+    bench.add_argument(
+        "--method", choices=["greedy", "beam", "sample"], default="greedy", help="explain: decoding"
+    )
+    bench.add_argument(
+        "--latency-pairs", type=int, default=200, help="explain: pairs timed one at a time"
+    )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
 

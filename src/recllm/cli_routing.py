@@ -1,4 +1,5 @@
-"""Command-line verbs of the task router: ``train-router`` and ``route``."""
+"""Command-line verbs for talking to a recommender: ``train-router``, ``route``, ``ask``,
+``train-explainer`` and ``explain``."""
 
 from __future__ import annotations
 
@@ -93,6 +94,33 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_explainer(args: argparse.Namespace) -> int:
+    from recllm.config import apply_overrides, from_dict, load_yaml
+    from recllm.recipes.explain import ExplainerTrainConfig, train_explainer
+
+    raw = load_yaml(args.config) if args.config else {}
+    raw = apply_overrides({**raw, "run_dir": str(args.run_dir)}, args.overrides)
+    config = from_dict(ExplainerTrainConfig, raw)
+    if args.data_dir:
+        config.data_dir = str(args.data_dir)
+    manifest = train_explainer(config)
+    print(
+        f"trained on {manifest['training_sentences']} sentences of {manifest['training_pairs']} "
+        f"pairs; final L_gen {manifest['history'][-1]['loss_gen']}; wrote {config.output_dir}"
+    )
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from recllm.recipes.explain import Explainer, pair_for
+
+    explainer = Explainer.load(args.explainer, args.data_dir)
+    pair = pair_for(explainer, args.user, args.item)
+    text = explainer.explain([pair], method=args.method)[0]
+    print(text)
+    return 0
+
+
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train-router", help="train the intent router on generated queries (teacher + student)"
@@ -132,3 +160,20 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     ask.add_argument("--json", action="store_true", help="print the typed answer as JSON")
     ask.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
     ask.set_defaults(func=cmd_ask)
+
+    train_ex = commands.add_parser(
+        "train-explainer", help="train the explanation generator for a trained recommender run"
+    )
+    train_ex.add_argument("run_dir", type=Path, help="the output_dir of `recllm train`")
+    train_ex.add_argument("overrides", nargs="*", help="key=value, e.g. epochs=4 output_dir=X")
+    train_ex.add_argument("--config", type=Path, default=None, help="optional YAML config")
+    train_ex.add_argument("--data-dir", type=Path, default=None)
+    train_ex.set_defaults(func=cmd_train_explainer, overrides=[])
+
+    explain = commands.add_parser("explain", help="why this item for this user, in one sentence")
+    explain.add_argument("explainer", type=Path, help="folder written by `recllm train-explainer`")
+    explain.add_argument("--user", required=True, help="raw user id")
+    explain.add_argument("--item", required=True, help="raw item id")
+    explain.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy")
+    explain.add_argument("--data-dir", type=Path, default=None)
+    explain.set_defaults(func=cmd_explain)

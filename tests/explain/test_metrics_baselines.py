@@ -9,6 +9,7 @@ from helpers import movie_catalog
 
 from recllm.explain.baselines import RetrievalBaseline, template_reason
 from recllm.explain.data import Example
+from recllm.explain.facts import facts_for
 from recllm.explain.faithfulness import FaithfulnessChecker
 from recllm.explain.metrics import bleu4, distinct_n, rouge_l, unique_sentence_ratio
 
@@ -28,7 +29,7 @@ def test_metrics() -> None:
 
 def test_template_is_always_faithful_and_retrieval_returns_a_training_text() -> None:
     history = np.array([5, 0, 1])
-    text = template_reason(CATALOG, history, 4)
+    text = template_reason(facts_for(CATALOG, history, 4))
     assert text == "Sabrina: you recently watched Toy Story, and it is a comedy film."
     assert FaithfulnessChecker(CATALOG).check(text, history, 4).faithful
     train = [

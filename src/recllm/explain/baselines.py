@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from recllm.explain.data import Example
-from recllm.explain.facts import WINDOW, facts_for
+from recllm.explain.facts import WINDOW, Facts
 from recllm.routing.catalog import Catalog
 
 
-def template_reason(catalog: Catalog, history: np.ndarray, item: int) -> str:
-    facts = facts_for(catalog, history, item)
+def template_reason(facts: Facts) -> str:
     title = facts.title
     if not facts.attributed:
         genre = facts.genres[0].lower() if facts.genres else "new"

@@ -62,7 +62,7 @@ def facts_for(
         HistoryEntry(
             int(h),
             str(catalog.titles[h]),
-            None if ratings is None else float(ratings[i]),
+            None if ratings is None or np.isnan(ratings[i]) else float(ratings[i]),
             tuple(catalog.genres_of[h]),
         )
         for i, h in enumerate(history)

@@ -1,0 +1,314 @@
+"""``recllm train-explainer``: train the explanation generator on a trained recommender.
+
+The recommender gives each (history, item) pair its user representation (the adapter's
+aggregator output at the last step), the attribution of the history (the aggregator's
+attention there; recency for models without one) and the items' metadata embeddings.
+Facts are taken with that attribution, several true reasons are realised per training
+pair, titles become slots, and the generator learns to write them with L_gen. The folder
+it writes holds the generator, its vocabulary and ``explainer.json`` (the run it explains,
+the data, the provenance), so ``Explainer.load`` rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from recllm.data.sequences import UserSequences
+from recllm.errors import ConfigError, RecLLMError
+from recllm.explain.data import Example, held_out_examples, training_examples
+from recllm.explain.facts import Facts, facts_for
+from recllm.explain.generator import Conditioning, ExplanationGenerator, GeneratorConfig
+from recllm.explain.phrasing import realise
+from recllm.explain.vocab import (
+    BOS,
+    EOS,
+    HISTORY_SLOTS,
+    PAD,
+    Vocab,
+    delexicalise,
+    relexicalise,
+    source_tokens,
+    tokenize,
+)
+from recllm.recipes.inference import LoadedRun, load_run
+from recllm.routing.catalog import Catalog
+
+log = logging.getLogger(__name__)
+MANIFEST = "explainer.json"
+
+
+@dataclass
+class ExplainerTrainConfig:
+    """How the explanation generator is trained."""
+
+    run_dir: str = "runs/ml-100k"  # the trained recommender it explains
+    output_dir: str = "runs/explainer"
+    data_dir: str | None = None
+    per_user: int = 5  # training pairs from the end of each training sequence
+    phrasings: int = 3  # true reasons realised per training pair
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    num_threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("per_user", "phrasings", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        ConfigError.collect("explainer training", problems)
+
+
+@dataclass
+class Signals:
+    """What the recommender says about a batch of pairs."""
+
+    user: np.ndarray | None  # (N, u) user representations
+    attribution: list[np.ndarray | None]  # per pair: a weight per history item
+    item_vectors: np.ndarray | None  # (n_items, m) item metadata embeddings
+
+
+def recommender_signals(
+    run: LoadedRun, pairs: list[tuple[np.ndarray, np.ndarray]], batch: int = 128
+) -> Signals:
+    """User vectors and attributions of ``pairs`` of (history, behaviour weights)."""
+    from recllm.models.lightgcn import LightGCN
+    from recllm.models.sequential import pad_histories
+
+    model = run.model
+    pooled = getattr(model, "pooled", None)
+    item_vectors = None if pooled is None else pooled[: run.split.n_items].detach().float().numpy()
+    if isinstance(model, LightGCN):  # user-embedding models read no history
+        return Signals(None, [None] * len(pairs), item_vectors)
+    max_len = model.max_len
+    users: list[np.ndarray] = []
+    attributions: list[np.ndarray | None] = []
+    model.eval()
+    for start in range(0, len(pairs), batch):
+        chunk = pairs[start : start + batch]
+        lengths = np.array([len(h) for h, _ in chunk])
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        seqs = UserSequences(
+            indptr,
+            np.concatenate([h for h, _ in chunk]).astype(np.int32),
+            np.concatenate([w for _, w in chunk]).astype(np.float32),
+        )
+        items, weights, mask = pad_histories(
+            seqs, np.arange(len(chunk)), max_len, int(model.pad_id)
+        )
+        with torch.inference_mode():
+            out = model(items, weights, mask)
+        last = mask.sum(1) - 1
+        rows = torch.arange(len(chunk))
+        vector = out.user if out.user is not None else out.queries
+        users.append(vector[rows, last].float().numpy())
+        for row, n in enumerate(lengths):
+            if out.attention is None:
+                attributions.append(None)
+                continue
+            seen = min(int(n), max_len)
+            weights_row = np.zeros(int(n))
+            weights_row[-seen:] = out.attention[row, last[row], :seen].float().numpy()
+            attributions.append(weights_row)
+    return Signals(np.concatenate(users), attributions, item_vectors)
+
+
+class Explainer:
+    """A trained generator with the recommender run and catalogue it explains."""
+
+    def __init__(self, run: LoadedRun, generator: ExplanationGenerator, vocab: Vocab) -> None:
+        self.run = run
+        self.generator = generator
+        self.vocab = vocab
+        self.catalog = Catalog.from_dataset(run.dataset)
+        self.rating_scale = (
+            float(run.split.train["rating"].max()) if "rating" in run.split.train else 1.0
+        )
+
+    @classmethod
+    def load(cls, folder: Path, data_dir: Path | None = None) -> Explainer:
+        folder = Path(folder)
+        if not (folder / MANIFEST).is_file():
+            raise RecLLMError(
+                f"{folder} holds no {MANIFEST}: not a trained explainer; run `recllm train-explainer`"
+            )
+        manifest = json.loads((folder / MANIFEST).read_text())
+        run = load_run(Path(manifest["run_dir"]), data_dir, progress=False)
+        return cls(
+            run, ExplanationGenerator.from_pretrained(folder), Vocab.load(folder / "vocab.json")
+        )
+
+    def facts(self, pairs: list[Example]) -> tuple[list[Facts], Signals]:
+        signals = recommender_signals(
+            self.run,
+            [(e.history, np.nan_to_num(e.ratings / self.rating_scale, nan=1.0)) for e in pairs],
+        )
+        facts = [
+            facts_for(self.catalog, e.history, e.item, e.ratings, attribution)
+            for e, attribution in zip(pairs, signals.attribution, strict=True)
+        ]
+        return facts, signals
+
+    def conditioning(self, facts: list[Facts], signals: Signals, rows: list[int]) -> Conditioning:
+        sources = [self.vocab.encode(source_tokens(facts[i])) for i in rows]
+        width = min(max(len(s) for s in sources), self.generator.config.max_source)
+        source = torch.zeros(len(rows), width, dtype=torch.long)
+        for r, ids in enumerate(sources):
+            ids = ids[:width]
+            source[r, : len(ids)] = torch.tensor(ids)
+        cond = Conditioning(source, source != self.vocab.index[PAD])
+        if self.generator.config.user_dim and signals.user is not None:
+            cond.user = torch.from_numpy(signals.user[rows]).float()
+        if self.generator.config.item_dim and signals.item_vectors is not None:
+            items = np.zeros(
+                (len(rows), 1 + len(HISTORY_SLOTS), signals.item_vectors.shape[1]), np.float32
+            )
+            present = np.zeros((len(rows), 1 + len(HISTORY_SLOTS)), dtype=bool)
+            for r, i in enumerate(rows):
+                codes = [facts[i].item, *(e.item for e in facts[i].attributed)]
+                for slot, code in enumerate(codes[: 1 + len(HISTORY_SLOTS)]):
+                    items[r, slot] = signals.item_vectors[code]
+                    present[r, slot] = True
+            cond.items, cond.items_mask = torch.from_numpy(items), torch.from_numpy(present)
+        return cond
+
+    def explain(
+        self, pairs: list[Example], method: str = "greedy", batch: int = 64, **decoding: Any
+    ) -> list[str]:
+        """One sentence per pair (history before the item, ratings, item)."""
+        facts, signals = self.facts(pairs)
+        texts = []
+        for start in range(0, len(pairs), batch):
+            rows = list(range(start, min(start + batch, len(pairs))))
+            ids = self.generator.generate(
+                self.conditioning(facts, signals, rows), method, **decoding
+            )
+            texts += [
+                relexicalise(self.vocab.decode(i), facts[r]) for r, i in zip(rows, ids, strict=True)
+            ]
+        return texts
+
+
+def pair_for(explainer: Explainer, raw_user: str, raw_item: str) -> Example:
+    """The (history, item) pair to explain for raw ids, or a clear error: unknown user or
+    item, an empty history, or an item the user already has."""
+    from recllm.recipes.inference import resolve_items, user_history
+
+    run = explainer.run
+    user, history, _ = user_history(run, raw_user)
+    item = int(resolve_items(run, [raw_item])[0])
+    if len(history) == 0:
+        raise RecLLMError(f"user {raw_user!r} has no history: there is nothing to explain from")
+    if item in set(history.tolist()):
+        raise RecLLMError(
+            f"user {raw_user!r} already has item {raw_item!r}: explanations are for new items"
+        )
+    frame = run.dataset.interactions
+    rows = frame[frame["user"] == user]
+    ratings = (
+        rows["rating"].to_numpy(dtype=float)
+        if "rating" in rows.columns and len(rows) == len(history)
+        else np.full(len(history), np.nan)
+    )
+    return Example(user, item, history, ratings, "", ())
+
+
+def _targets(facts: list[Facts], vocab: Vocab, texts: list[str]) -> torch.Tensor:
+    encoded = [vocab.encode([BOS, *tokenize(t), EOS]) for t in texts]
+    width = max(len(e) for e in encoded)
+    target = torch.zeros(len(encoded), width, dtype=torch.long)
+    for r, ids in enumerate(encoded):
+        target[r, : len(ids)] = torch.tensor(ids)
+    return target
+
+
+def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
+    """Train the generator for ``config.run_dir``; save it; return the manifest."""
+    from recllm.provenance import provenance, write_json
+
+    started = provenance()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    run = load_run(Path(config.run_dir), data_dir, progress=config.progress)
+    catalog = Catalog.from_dataset(run.dataset)
+    pairs = training_examples(run.split, catalog, config.per_user, config.seed)
+    placeholder = Explainer(
+        run, ExplanationGenerator(GeneratorConfig(vocab_size=8)), Vocab([PAD, BOS, EOS, "<unk>"])
+    )
+    facts, signals = placeholder.facts(pairs)
+    rows, texts = [], []
+    for i, f in enumerate(facts):
+        for _ in range(config.phrasings):
+            rows.append(i)
+            texts.append(delexicalise(realise(f, rng).text, f))
+    vocab = Vocab.build([tokenize(t) for t in texts] + [source_tokens(f) for f in facts])
+    gen_config = GeneratorConfig(
+        **{
+            **asdict(config.generator),
+            "vocab_size": len(vocab),
+            "user_dim": 0 if signals.user is None else int(signals.user.shape[1]),
+            "item_dim": 0 if signals.item_vectors is None else int(signals.item_vectors.shape[1]),
+        }
+    )
+    generator = ExplanationGenerator(gen_config)
+    explainer = Explainer(run, generator, vocab)
+    optimizer = torch.optim.AdamW(generator.parameters(), lr=config.lr, weight_decay=0.01)
+    begin = time.perf_counter()
+    history = []
+    order = list(range(len(rows)))
+    for epoch in range(1, config.epochs + 1):
+        generator.train()
+        rng.shuffle(order)
+        total = 0.0
+        batches = range(0, len(order), config.batch_size)
+        for start in tqdm(
+            batches, desc=f"explainer epoch {epoch}/{config.epochs}", disable=not config.progress
+        ):
+            chosen = order[start : start + config.batch_size]
+            cond = explainer.conditioning(facts, signals, [rows[c] for c in chosen])
+            _, loss = generator(cond, _targets(facts, vocab, [texts[c] for c in chosen]))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
+            optimizer.step()
+            total += float(loss.detach()) * len(chosen)
+        history.append({"epoch": epoch, "loss_gen": round(total / len(order), 4)})
+        log.info("explainer epoch %d: L_gen %.4f", epoch, total / len(order))
+    out = Path(config.output_dir)
+    generator.save_pretrained(out)
+    vocab.save(out / "vocab.json")
+    manifest = {
+        "run_dir": config.run_dir,
+        "dataset": run.dataset.name,
+        "training_pairs": len(pairs),
+        "training_sentences": len(texts),
+        "vocab_size": len(vocab),
+        "parameters": sum(p.numel() for p in generator.parameters()),
+        "train_seconds": round(time.perf_counter() - begin, 1),
+        "history": history,
+        "config": asdict(config),
+        **started,
+    }
+    write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+__all__ = ["Explainer", "ExplainerTrainConfig", "held_out_examples", "train_explainer"]
