@@ -84,6 +84,23 @@ def test_bench_explain_scores_the_explainer(explainer_dir: Path, tmp_path: Path)
     assert main([*argv, "--results-dir", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "explain" / "ml-toy.json").read_text())
     assert set(record["systems"]) == {"reference", "template", "retrieval", "ours"}
+    latency = record["latency_one_thread_batch_1"]
+    assert set(latency) == {"end_to_end", "cache_hit", "generation_only"}
     assert record["systems"]["reference"]["faithfulness"] == 1.0
     assert 0.0 <= record["systems"]["ours"]["faithfulness"] <= 1.0
     assert record["latency_one_thread_batch_1"]["end_to_end"]["timed"] == 3
+
+
+def test_the_hot_user_cache_is_bounded_and_serves_repeats(explainer_dir: Path) -> None:
+    explainer = Explainer.load(explainer_dir)
+    explainer.cache_size = 2
+    pairs = [pair_for(explainer, user, new_item(explainer, user)) for user in ("1", "2", "3")]
+    first = explainer.explain_cached(pairs[0])
+    explainer.generator = None  # type: ignore[assignment]  # a hit must not need the model
+    assert explainer.explain_cached(pairs[0]) == first
+    explainer.generator = Explainer.load(explainer_dir).generator
+    for pair in pairs[1:]:
+        explainer.explain_cached(pair)
+    assert len(explainer.cache) == 2 and (pairs[0].user, pairs[0].item) not in {
+        k[:2] for k in explainer.cache
+    }

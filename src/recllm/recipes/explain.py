@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,12 +130,24 @@ def recommender_signals(
 
 
 class Explainer:
-    """A trained generator with the recommender run and catalogue it explains."""
+    """A trained generator with the recommender run and catalogue it explains.
 
-    def __init__(self, run: LoadedRun, generator: ExplanationGenerator, vocab: Vocab) -> None:
+    ``explain_cached`` keeps the latest ``cache_size`` explanations (the design's hot-user
+    cache): a user who asks again about the same item is answered without the models.
+    """
+
+    def __init__(
+        self,
+        run: LoadedRun,
+        generator: ExplanationGenerator,
+        vocab: Vocab,
+        cache_size: int = 10_000,
+    ) -> None:
         self.run = run
         self.generator = generator
         self.vocab = vocab
+        self.cache: OrderedDict[tuple[int, int, int, str], str] = OrderedDict()
+        self.cache_size = cache_size
         self.catalog = Catalog.from_dataset(run.dataset)
         self.rating_scale = (
             float(run.split.train["rating"].max()) if "rating" in run.split.train else 1.0
@@ -187,6 +200,18 @@ class Explainer:
             cond.items, cond.items_mask = torch.from_numpy(items), torch.from_numpy(present)
         return cond
 
+    def explain_cached(self, pair: Example, method: str = "greedy") -> str:
+        """One explanation, from the bounded cache when this user asked before."""
+        key = _cache_key(pair, method)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        text = self.explain([pair], method)[0]
+        self.cache[key] = text
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)  # the least recently used
+        return text
+
     def explain(
         self, pairs: list[Example], method: str = "greedy", batch: int = 64, **decoding: Any
     ) -> list[str]:
@@ -226,6 +251,11 @@ def pair_for(explainer: Explainer, raw_user: str, raw_item: str) -> Example:
         else np.full(len(history), np.nan)
     )
     return Example(user, item, history, ratings, "", ())
+
+
+def _cache_key(pair: Example, method: str) -> tuple[int, int, int, str]:
+    # the history length stands for its state: histories only grow
+    return (pair.user, pair.item, len(pair.history), method)
 
 
 def _targets(facts: list[Facts], vocab: Vocab, texts: list[str]) -> torch.Tensor:
