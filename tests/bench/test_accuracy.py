@@ -86,10 +86,15 @@ def test_untrained_models_use_the_same_split_overrides(
 ) -> None:
     argv, results = bench_argv(tmp_path)
     overrides = ["data.split.protocol=cold_start", "data.split.cold_share=0.3"]
-    assert main([*argv, "--models", "popularity", "--set", *overrides]) == 0
+    assert main([*argv, "--models", "popularity", "sasrec-ce", "--set", *overrides]) == 0
+    trained = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())
+    assert {"cold", "warm"} <= set(trained["test_groups"])
     record = json.loads((results / "ml-toy" / "popularity.json").read_text())
     assert record["protocol"]["split"]["protocol"] == "cold_start"
     assert record["protocol"]["split"]["cold_items"] > 0
+    groups = record["test_groups"]  # cold and warm test items reported apart
+    assert {"cold", "warm"} <= set(groups) and "recall@10" in groups["cold"]
+    assert groups["cold"]["n_users"] + groups["warm"]["n_users"] == 40
 
 
 def test_bench_accuracy_rejects_unknown_models_and_missing_configs(

@@ -287,6 +287,7 @@ def _untrained(name: str, args: argparse.Namespace) -> dict[str, float]:
             "evaluation": "full catalogue, history items excluded, ties in expectation; no training",
         },
         "test": test.metrics,
+        **({"test_groups": test.groups} if test.groups else {}),
         "valid": valid.metrics,
         "epochs_run": 0,
         "trainable_parameters": 0,

@@ -481,6 +481,8 @@ class TrainRecipe:
                 "best validation NDCG@10 epoch evaluated on test",
             },
             "test": test.metrics,
+            # cold-start splits: the same metrics on cold and on warm test items apart
+            **({"test_groups": test.groups} if test.groups else {}),
             "valid_best": {
                 "ndcg@10": self.state["best_ndcg@10"],
                 "epoch": self.state["best_epoch"],
