@@ -56,6 +56,8 @@ def test_explainer_uses_the_recommenders_signals_and_explains(explainer_dir: Pat
     for method in ("greedy", "beam", "sample"):
         (text,) = explainer.explain([pair], method=method)
         assert isinstance(text, str) and "[H" not in text and "<unk>" not in text
+    (verified,) = explainer.explain([pair], verify=True)
+    assert explainer.checker.check(verified, pair.history, pair.item, pair.ratings).faithful
 
 
 def test_bad_requests(explainer_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,7 +85,8 @@ def test_bench_explain_scores_the_explainer(explainer_dir: Path, tmp_path: Path)
     argv = ["bench", "explain", "--explainer", str(explainer_dir), "--latency-pairs", "3"]
     assert main([*argv, "--results-dir", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "explain" / "ml-toy.json").read_text())
-    assert set(record["systems"]) == {"reference", "template", "retrieval", "ours"}
+    assert set(record["systems"]) == {"reference", "template", "retrieval", "ours", "ours_verified"}
+    assert record["systems"]["ours_verified"]["faithfulness"] == 1.0  # checked or template
     latency = record["latency_one_thread_batch_1"]
     assert set(latency) == {"end_to_end", "cache_hit", "generation_only"}
     assert record["systems"]["reference"]["faithfulness"] == 1.0

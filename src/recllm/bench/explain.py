@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if explainer is not None:
         systems["ours"] = lambda: explainer.explain(held, method=args.method)
+        systems["ours_verified"] = lambda: explainer.explain(held, method=args.method, verify=True)
     figures: dict[str, Any] = {
         "dataset": split.dataset.name,
         "explainer": args.explainer,
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row = {**text_metrics(texts, references), **faithfulness(checker, texts, held)}
         row["ms_per_explanation_batched"] = round(1000 * seconds / len(held), 3)
         row["examples"] = texts[:5]
+        if name == "ours_verified" and explainer is not None:
+            row["template_fallbacks"] = explainer.fallbacks
         figures["systems"][name] = row
         print(
             f"{name}: BLEU-4 {row['bleu4']:.3f}, ROUGE-L {row['rouge_l']:.3f}, BERTScore "

@@ -26,8 +26,10 @@ from tqdm.auto import tqdm
 
 from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError, RecLLMError
+from recllm.explain.baselines import template_reason
 from recllm.explain.data import Example, held_out_examples, training_examples
 from recllm.explain.facts import Facts, facts_for
+from recllm.explain.faithfulness import FaithfulnessChecker
 from recllm.explain.generator import Conditioning, ExplanationGenerator, GeneratorConfig
 from recllm.explain.phrasing import realise
 from recllm.explain.vocab import (
@@ -148,7 +150,10 @@ class Explainer:
         self.vocab = vocab
         self.cache: OrderedDict[tuple[int, int, int, str], str] = OrderedDict()
         self.cache_size = cache_size
+        self.rng = torch.Generator().manual_seed(0)  # sampling of verified candidates
+        self.fallbacks = 0
         self.catalog = Catalog.from_dataset(run.dataset)
+        self.checker = FaithfulnessChecker(self.catalog)
         self.rating_scale = (
             float(run.split.train["rating"].max()) if "rating" in run.split.train else 1.0
         )
@@ -200,33 +205,69 @@ class Explainer:
             cond.items, cond.items_mask = torch.from_numpy(items), torch.from_numpy(present)
         return cond
 
-    def explain_cached(self, pair: Example, method: str = "greedy") -> str:
-        """One explanation, from the bounded cache when this user asked before."""
-        key = _cache_key(pair, method)
+    def explain_cached(self, pair: Example, method: str = "greedy", verify: bool = True) -> str:
+        """One (verified) explanation, from the bounded cache when this user asked before."""
+        key = _cache_key(pair, method + ("+verified" if verify else ""))
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
-        text = self.explain([pair], method)[0]
+        text = self.explain([pair], method, verify=verify)[0]
         self.cache[key] = text
         if len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)  # the least recently used
         return text
 
     def explain(
-        self, pairs: list[Example], method: str = "greedy", batch: int = 64, **decoding: Any
+        self,
+        pairs: list[Example],
+        method: str = "greedy",
+        batch: int = 64,
+        verify: bool = False,
+        candidates: int = 4,
+        **decoding: Any,
     ) -> list[str]:
-        """One sentence per pair (history before the item, ratings, item)."""
+        """One sentence per pair (history before the item, ratings, item).
+
+        With ``verify``, up to ``candidates`` sentences are written per pair (the decoding
+        ``method`` first, then samples) and the first that the faithfulness checker fully
+        verifies is kept; when none is, the template sentence is (counted in
+        ``self.fallbacks``). Every claim of the output is then true by construction.
+        """
         facts, signals = self.facts(pairs)
         texts = []
         for start in range(0, len(pairs), batch):
             rows = list(range(start, min(start + batch, len(pairs))))
-            ids = self.generator.generate(
-                self.conditioning(facts, signals, rows), method, **decoding
-            )
-            texts += [
-                relexicalise(self.vocab.decode(i), facts[r]) for r, i in zip(rows, ids, strict=True)
-            ]
+            cond = self.conditioning(facts, signals, rows)
+            drafts = [self._texts(self.generator.generate(cond, method, **decoding), facts, rows)]
+            if not verify:
+                texts += drafts[0]
+                continue
+            chosen: list[str | None] = [None] * len(rows)
+            for attempt in range(candidates):
+                if attempt:
+                    sampled = self.generator.generate(cond, "sample", top_k=10, generator=self.rng)
+                    drafts.append(self._texts(sampled, facts, rows))
+                for k, r in enumerate(rows):
+                    if (
+                        chosen[k] is None
+                        and self.checker.check(
+                            drafts[-1][k], pairs[r].history, pairs[r].item, pairs[r].ratings
+                        ).faithful
+                    ):
+                        chosen[k] = drafts[-1][k]
+                if all(c is not None for c in chosen):
+                    break
+            for k, r in enumerate(rows):
+                if chosen[k] is None:
+                    self.fallbacks += 1
+                    chosen[k] = template_reason(facts[r])
+            texts += [c for c in chosen if c is not None]
         return texts
+
+    def _texts(self, ids: list[list[int]], facts: list[Facts], rows: list[int]) -> list[str]:
+        return [
+            relexicalise(self.vocab.decode(i), facts[r]) for r, i in zip(rows, ids, strict=True)
+        ]
 
 
 def pair_for(explainer: Explainer, raw_user: str, raw_item: str) -> Example:
