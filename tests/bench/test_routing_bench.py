@@ -59,7 +59,7 @@ def test_bench_routing_writes_accuracy_slots_and_latency(
         report = result[member]
         assert 0.0 <= report["accuracy"] <= 1.0
         assert set(report["slot_accuracy"]) == {"item", "genre", "years", "k"}
-        assert report["latency_route"]["queries_timed"] == 3
+        assert report["latency_route"]["timed"] == 3
         assert report["latency_route"]["p50_ms"] > 0
     assert result["student"]["layers"] == 1 and result["serving"] == "student"
     assert result["command"].startswith("recllm") and result["git_commit"]

@@ -17,9 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from recllm.bench.timing import latency_ms
 from recllm.explain.baselines import RetrievalBaseline, template_reason
 from recllm.explain.data import Example, held_out_examples, training_examples
 from recllm.explain.faithfulness import FaithfulnessChecker
@@ -42,19 +42,6 @@ def faithfulness(
         "claims": total,
         "claims_verified": verified,
         "explanations_fully_verified": round(faithful / max(1, len(texts)), 4),
-    }
-
-
-def _latency_ms(calls: list[Any]) -> dict[str, float]:
-    times = []
-    for call in calls:
-        begin = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - begin) * 1000)
-    return {
-        "p50_ms": round(float(np.percentile(times, 50)), 2),
-        "p99_ms": round(float(np.percentile(times, 99)), 2),
-        "timed": len(times),
     }
 
 
@@ -132,9 +119,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cached = [partial(explainer.explain_cached, e, args.method) for e in sample]
         figures["latency_one_thread_batch_1"] = {
             # recommender forward (user vector, attribution) + facts + generation
-            "end_to_end": _latency_ms(cached),
-            "cache_hit": _latency_ms(cached),  # the same requests again
-            "generation_only": _latency_ms(
+            "end_to_end": latency_ms(cached),
+            "cache_hit": latency_ms(cached),  # the same requests again
+            "generation_only": latency_ms(
                 [partial(explainer.generator.generate, c, args.method) for c in conditions]
             ),
         }

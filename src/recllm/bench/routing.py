@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recllm.bench.timing import latency_ms
 from recllm.errors import RecLLMError
 from recllm.routing.classifier import IntentClassifier
 from recllm.routing.router import Router
@@ -88,23 +87,6 @@ def slot_correct(row: dict[str, Any], route: Route) -> dict[str, bool]:
     }
 
 
-def _latency_ms(calls: list[Callable[[], object]], repeats: int) -> dict[str, float]:
-    """p50/p99 over every call, each timed alone, after a warm-up."""
-    for call in calls[:10]:
-        call()
-    times = []
-    for _ in range(repeats):
-        for call in calls:
-            begin = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - begin) * 1000)
-    return {
-        "p50_ms": round(float(np.percentile(times, 50)), 3),
-        "p99_ms": round(float(np.percentile(times, 99)), 3),
-        "queries_timed": len(times),
-    }
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     router_dir = Path(args.router)
     rows = load_queries(Path(args.queries))
@@ -147,11 +129,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for row, route in zip(rows, routes, strict=True)
             if route.intent.value != row["intent"]
         ]
-        report["latency_classifier"] = _latency_ms(
-            [partial(classifier.predict, [t]) for t in texts], args.repeats
+        report["latency_classifier"] = latency_ms(
+            [partial(classifier.predict, [t]) for t in texts], args.repeats, warmup=10
         )
-        report["latency_route"] = _latency_ms(
-            [partial(routers[row["catalog"]].route, row["text"]) for row in rows], args.repeats
+        report["latency_route"] = latency_ms(
+            [partial(routers[row["catalog"]].route, row["text"]) for row in rows],
+            args.repeats,
+            warmup=10,
         )
         report["parameters"] = sum(p.numel() for p in classifier.parameters())
         report["layers"] = classifier.n_layers
