@@ -29,11 +29,12 @@ BENCHMARKS = {
 def run_benchmark(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Import ``recllm.bench.<name>`` and call its ``run(args) -> dict``; write the JSON."""
     module = importlib.import_module(BENCHMARKS[name])
+    origin = provenance()  # the commit the run starts from, not one made while it runs
     started = time.time()
     figures = module.run(args)
     result = {
         "benchmark": name,
-        **provenance(),
+        **origin,
         "wall_seconds": round(time.time() - started, 1),
         **figures,
     }
