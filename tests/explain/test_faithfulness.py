@@ -65,3 +65,13 @@ def test_false_or_vague_claims_fail(text: str, verified: int, total: int) -> Non
     check = CHECKER.check(text, HISTORY, ITEM, RATINGS)
     assert (check.verified, check.total) == (verified, total)
     assert check.faithful == (verified == total)
+
+
+def test_slots_round_trip_and_an_empty_slot_writes_nothing() -> None:
+    from recllm.explain.vocab import delexicalise, relexicalise, tokenize
+
+    facts = facts_for(CATALOG, np.array([0]), ITEM, np.array([4.0]))  # one cited film
+    text = "Why Sabrina? You gave Toy Story four stars."
+    assert delexicalise(text, facts) == "Why [ITEM] ? You gave [H1] four stars."
+    assert relexicalise(tokenize(delexicalise(text, facts)), facts) == text
+    assert relexicalise(["like", "[H3]", "it", "is"], facts) == "like it is"

@@ -51,7 +51,8 @@ def delexicalise(text: str, facts: Facts) -> str:
 def relexicalise(tokens: list[str], facts: Facts) -> str:
     """Generated tokens back to text, slots filled with titles ("" for an empty slot)."""
     filled = slots(facts)
-    return detokenize([filled.get(t, t) if t in filled or t.startswith("[") else t for t in tokens])
+    empty = {ITEM_SLOT, *HISTORY_SLOTS} - set(filled)  # fewer cited films than slots
+    return detokenize([filled.get(t, t) for t in tokens if t not in empty])
 
 
 def source_tokens(facts: Facts) -> list[str]:
