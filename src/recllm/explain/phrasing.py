@@ -69,37 +69,39 @@ def number(n: int, rng: random.Random) -> str:
     return NUMBER_WORDS[n] if n < len(NUMBER_WORDS) and rng.random() < 0.6 else str(n)
 
 
-def _genre_count(f: Facts, rng: random.Random) -> Clause | None:
-    options = [(g, n) for g, n in f.genre_counts.items() if n >= 2]
+COUNT_TEMPLATES = {
+    "genre_count": [
+        "{c} of your last {w} films were {g} films",
+        "you watched {c} {g} films among your last {w}",
+        "{c} of the {w} films you saw most recently are {g} films",
+        "your last {w} films include {c} {g} ones",
+        "{c} {g} films are among the last {w} you watched",
+    ],
+    "liked_count": [
+        "you rated {c} {g} films 4 stars or more among your last {w}",
+        "among your last {w} films, {c} {g} ones got at least 4 stars from you",
+    ],
+}
+
+
+def _count_clause(kind: str, counts: dict[str, int], f: Facts, rng: random.Random) -> Clause | None:
+    """How many recent films share one of the item's genres (``kind`` genre_count), or
+    how many of those the user rated 4 or more (liked_count); only counts of 2 or more."""
+    options = [(g, n) for g, n in counts.items() if n >= 2]
     if not options:
         return None
     genre, n = rng.choice(options)
     g, c, w = genre_word(genre, rng), number(n, rng), number(f.window, rng)
-    text = rng.choice(
-        [
-            f"{c} of your last {w} films were {g} films",
-            f"you watched {c} {g} films among your last {w}",
-            f"{c} of the {w} films you saw most recently are {g} films",
-            f"your last {w} films include {c} {g} ones",
-            f"{c} {g} films are among the last {w} you watched",
-        ]
-    )
-    return text, (Claim("genre_count", genre=genre, count=n, window=f.window),)
+    text = rng.choice(COUNT_TEMPLATES[kind]).format(c=c, g=g, w=w)
+    return text, (Claim(kind, genre=genre, count=n, window=f.window),)
+
+
+def _genre_count(f: Facts, rng: random.Random) -> Clause | None:
+    return _count_clause("genre_count", f.genre_counts, f, rng)
 
 
 def _liked_count(f: Facts, rng: random.Random) -> Clause | None:
-    options = [(g, n) for g, n in f.liked_counts.items() if n >= 2]
-    if not options:
-        return None
-    genre, n = rng.choice(options)
-    g, c, w = genre_word(genre, rng), number(n, rng), number(f.window, rng)
-    text = rng.choice(
-        [
-            f"you rated {c} {g} films 4 stars or more among your last {w}",
-            f"among your last {w} films, {c} {g} ones got at least 4 stars from you",
-        ]
-    )
-    return text, (Claim("liked_count", genre=genre, count=n, window=f.window),)
+    return _count_clause("liked_count", f.liked_counts, f, rng)
 
 
 def _pick_history(f: Facts, rng: random.Random) -> HistoryEntry | None:

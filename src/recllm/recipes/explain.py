@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError, RecLLMError
 from recllm.explain.baselines import template_reason
-from recllm.explain.data import Example, held_out_examples, training_examples
+from recllm.explain.data import Example, training_examples
 from recllm.explain.facts import Facts, facts_for
 from recllm.explain.faithfulness import FaithfulnessChecker
 from recllm.explain.generator import Conditioning, ExplanationGenerator, GeneratorConfig
@@ -131,6 +131,32 @@ def recommender_signals(
     return Signals(np.concatenate(users), attributions, item_vectors)
 
 
+def pair_facts(
+    run: LoadedRun, catalog: Catalog, pairs: list[Example]
+) -> tuple[list[Facts], Signals]:
+    """Facts of each pair, attributed by the recommender, and its signals."""
+    train = run.split.train
+    scale = float(train["rating"].max()) if "rating" in train else 1.0  # ratings -> weights
+    signals = recommender_signals(
+        run, [(e.history, np.nan_to_num(e.ratings / scale, nan=1.0)) for e in pairs]
+    )
+    facts = [
+        facts_for(catalog, e.history, e.item, e.ratings, attribution)
+        for e, attribution in zip(pairs, signals.attribution, strict=True)
+    ]
+    return facts, signals
+
+
+def _padded(rows: list[list[int]], width: int | None = None) -> torch.Tensor:
+    """(len(rows), width) token ids, right-padded with 0 (``<pad>``), cut to ``width``."""
+    width = min(max(len(r) for r in rows), width or max(len(r) for r in rows))
+    out = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, ids in enumerate(rows):
+        ids = ids[:width]
+        out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
+
+
 class Explainer:
     """A trained generator with the recommender run and catalogue it explains.
 
@@ -154,9 +180,6 @@ class Explainer:
         self.fallbacks = 0
         self.catalog = Catalog.from_dataset(run.dataset)
         self.checker = FaithfulnessChecker(self.catalog)
-        self.rating_scale = (
-            float(run.split.train["rating"].max()) if "rating" in run.split.train else 1.0
-        )
 
     @classmethod
     def load(cls, folder: Path, data_dir: Path | None = None) -> Explainer:
@@ -172,23 +195,11 @@ class Explainer:
         )
 
     def facts(self, pairs: list[Example]) -> tuple[list[Facts], Signals]:
-        signals = recommender_signals(
-            self.run,
-            [(e.history, np.nan_to_num(e.ratings / self.rating_scale, nan=1.0)) for e in pairs],
-        )
-        facts = [
-            facts_for(self.catalog, e.history, e.item, e.ratings, attribution)
-            for e, attribution in zip(pairs, signals.attribution, strict=True)
-        ]
-        return facts, signals
+        return pair_facts(self.run, self.catalog, pairs)
 
     def conditioning(self, facts: list[Facts], signals: Signals, rows: list[int]) -> Conditioning:
         sources = [self.vocab.encode(source_tokens(facts[i])) for i in rows]
-        width = min(max(len(s) for s in sources), self.generator.config.max_source)
-        source = torch.zeros(len(rows), width, dtype=torch.long)
-        for r, ids in enumerate(sources):
-            ids = ids[:width]
-            source[r, : len(ids)] = torch.tensor(ids)
+        source = _padded(sources, self.generator.config.max_source)
         cond = Conditioning(source, source != self.vocab.index[PAD])
         if self.generator.config.user_dim and signals.user is not None:
             cond.user = torch.from_numpy(signals.user[rows]).float()
@@ -299,13 +310,8 @@ def _cache_key(pair: Example, method: str) -> tuple[int, int, int, str]:
     return (pair.user, pair.item, len(pair.history), method)
 
 
-def _targets(facts: list[Facts], vocab: Vocab, texts: list[str]) -> torch.Tensor:
-    encoded = [vocab.encode([BOS, *tokenize(t), EOS]) for t in texts]
-    width = max(len(e) for e in encoded)
-    target = torch.zeros(len(encoded), width, dtype=torch.long)
-    for r, ids in enumerate(encoded):
-        target[r, : len(ids)] = torch.tensor(ids)
-    return target
+def _targets(vocab: Vocab, texts: list[str]) -> torch.Tensor:
+    return _padded([vocab.encode([BOS, *tokenize(t), EOS]) for t in texts])
 
 
 def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
@@ -321,10 +327,7 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
     run = load_run(Path(config.run_dir), data_dir, progress=config.progress)
     catalog = Catalog.from_dataset(run.dataset)
     pairs = training_examples(run.split, catalog, config.per_user, config.seed)
-    placeholder = Explainer(
-        run, ExplanationGenerator(GeneratorConfig(vocab_size=8)), Vocab([PAD, BOS, EOS, "<unk>"])
-    )
-    facts, signals = placeholder.facts(pairs)
+    facts, signals = pair_facts(run, catalog, pairs)
     rows, texts = [], []
     for i, f in enumerate(facts):
         for _ in range(config.phrasings):
@@ -355,7 +358,7 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         ):
             chosen = order[start : start + config.batch_size]
             cond = explainer.conditioning(facts, signals, [rows[c] for c in chosen])
-            _, loss = generator(cond, _targets(facts, vocab, [texts[c] for c in chosen]))
+            _, loss = generator(cond, _targets(vocab, [texts[c] for c in chosen]))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
@@ -380,6 +383,3 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
     }
     write_json(out / MANIFEST, manifest)
     return manifest
-
-
-__all__ = ["Explainer", "ExplainerTrainConfig", "held_out_examples", "train_explainer"]
