@@ -56,10 +56,15 @@ def tiny_bert_tokenizer():
 
 def save_tiny_bert(folder: Path, seed: int = 0) -> Path:
     """A tiny random BERT with its tokenizer saved as a loadable model folder."""
-    from transformers import BertModel
+    return save_tiny_model(folder, "bert", seed)
+
+
+def save_tiny_model(folder: Path, family: str, seed: int = 0) -> Path:
+    """A tiny random model of ``family`` saved with the letter tokenizer as a model folder."""
+    from transformers import AutoModel
 
     torch.manual_seed(seed)
-    BertModel(tiny_hf_config("bert")).save_pretrained(folder)
+    AutoModel.from_config(tiny_hf_config(family)).save_pretrained(folder)
     tiny_bert_tokenizer().save_pretrained(folder)
     return folder
 

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from recllm import __version__
 from recllm.errors import RecLLMError
@@ -36,6 +37,26 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="folder for parsed caches (default: $RECLLM_CACHE_DIR or ~/.cache/recllm/cache)",
+    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run a training recipe (train, distill)."""
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the latest checkpoint in output_dir"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run in output_dir"
+    )
+    parser.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="also write RESULTS_DIR/<dataset>/<name>.json (for benchmarks)",
+    )
+    parser.add_argument(
+        "--name", default=None, help="model name in the results file (default: the config's model)"
     )
 
 
@@ -115,26 +136,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = from_dict(TrainConfig, apply_overrides(load_yaml(args.config), args.overrides))
     if args.data_dir:
         config.data.data_dir = str(args.data_dir)
-    recipe = TrainRecipe(config, resume=args.resume, overwrite=args.overwrite)
+    return _run_recipe(TrainRecipe(config, resume=args.resume, overwrite=args.overwrite), args)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from recllm.config import apply_overrides, from_dict, load_yaml
+    from recllm.distill.config import DistillConfig
+    from recllm.distill.recipe import DistillRecipe
+
+    config = from_dict(DistillConfig, apply_overrides(load_yaml(args.config), args.overrides))
+    recipe = DistillRecipe(
+        config, resume=args.resume, overwrite=args.overwrite, data_dir=args.data_dir
+    )
+    return _run_recipe(recipe, args)
+
+
+def _run_recipe(recipe: Any, args: argparse.Namespace) -> int:
+    """Set up, train, test the best epoch; write ``results.json`` (and the results file)."""
+    from recllm.eval.report import metrics_table
+    from recllm.provenance import write_json
+
+    config = recipe.config
     recipe.setup()
     try:
         state = recipe.train()
         result = recipe.test_best()
     finally:
         recipe.cleanup()
-    from recllm.eval.report import metrics_table
-    from recllm.provenance import write_json
-
     record = recipe.results(result)
     out = Path(config.output_dir) / "results.json"
     write_json(out, record)
+    name = args.name or config.model
     if args.results_dir:
-        name = args.name or config.model
         write_json(Path(args.results_dir) / record["dataset"] / f"{name}.json", record)
-
-    print(
-        metrics_table({f"{config.model} (test, best epoch {state['best_epoch']})": result.metrics})
-    )
+    print(metrics_table({f"{name} (test, best epoch {state['best_epoch']})": result.metrics}))
     print(f"wrote {out}")
     return 0
 
@@ -272,23 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "overrides", nargs="*", help="key=value overrides, e.g. trainer.lr=3e-4 adapter.d_model=128"
     )
-    train.add_argument(
-        "--resume", action="store_true", help="continue from the latest checkpoint in output_dir"
-    )
-    train.add_argument(
-        "--overwrite", action="store_true", help="replace an earlier run in output_dir"
-    )
-    train.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
-    train.add_argument(
-        "--results-dir",
-        type=Path,
-        default=None,
-        help="also write RESULTS_DIR/<dataset>/<name>.json (for benchmarks)",
-    )
-    train.add_argument(
-        "--name", default=None, help="model name in the results file (default: the config's model)"
-    )
+    _run_options(train)
     train.set_defaults(func=cmd_train, overrides=[])
+
+    distill = commands.add_parser(
+        "distill", help="distil a trained RecLLM-Adapter (the teacher) into a small student"
+    )
+    distill.add_argument("config", type=Path, help="YAML config, e.g. configs/distill/ml-100k.yaml")
+    distill.add_argument(
+        "overrides",
+        nargs="*",
+        help="key=value overrides, e.g. distill.temperature=1 student.layers=3",
+    )
+    _run_options(distill)
+    distill.set_defaults(func=cmd_distill, overrides=[])
 
     evaluate = commands.add_parser("evaluate", help="full-ranking metrics of a trained run")
     evaluate.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")
@@ -313,7 +345,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
     bench.add_argument(
         "name",
-        choices=["accuracy", "cache", "batching", "scale", "routing", "constraints", "explain"],
+        choices=[
+            "accuracy",
+            "cache",
+            "batching",
+            "scale",
+            "routing",
+            "constraints",
+            "explain",
+            "distill",
+        ],
         help="which benchmark",
     )
     bench.add_argument("--results-dir", type=Path, default=Path("results"), help="where JSON goes")
@@ -367,10 +408,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="routing: labelled queries (JSON lines)",
     )
     bench.add_argument(
-        "--repeats", type=int, default=3, help="routing: timing passes over the queries"
+        "--repeats", type=int, default=3, help="routing, distill: timing passes over the requests"
     )
     bench.add_argument(
-        "--checkpoint", type=Path, default=None, help="constraints: a trained run's output_dir"
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="constraints: a trained run's output_dir; distill: the teacher's",
+    )
+    bench.add_argument(
+        "--students",
+        nargs="+",
+        default=[],
+        metavar="NAME=RUN",
+        help="distill: student runs, one named 'distilled' (e.g. distilled=runs/distill/ml-100k "
+        "alone=runs/distill/ml-100k-alone)",
+    )
+    bench.add_argument(
+        "--threads", type=int, default=1, help="distill: torch threads of each served model"
     )
     bench.add_argument(
         "--explainer", type=Path, default=None, help="explain: a trained explainer folder"

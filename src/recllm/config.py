@@ -118,7 +118,7 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
     for name, value in data.items():
         if name not in fields:
             continue
-        hint = hints[name]
+        hint = _optional_dataclass(hints[name]) if value is not None else hints[name]
         if dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, f"{prefix}{name}.", problems)  # type: ignore[arg-type]
         else:
@@ -138,6 +138,16 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
 
 
 _INVALID = object()
+
+
+def _optional_dataclass(hint: Any) -> Any:
+    """``SomeConfig | None`` -> ``SomeConfig`` (a nested section that may be absent)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        classes = [a for a in args if dataclasses.is_dataclass(a)]
+        if len(classes) == 1:
+            return classes[0]
+    return hint
 
 
 def _convert(value: Any, hint: Any) -> Any:

@@ -213,3 +213,28 @@ def test_trained_backbone_weights_round_trip(tmp_path: Path, finetune: str) -> N
     assert torch.allclose(
         m.eval().score_last(*batch()[:3]), loaded.score_last(*batch()[:3]), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("flags", [{}, {"use_cross_attention": False}, {"use_item_ids": False}])
+def test_cached_catalogue_scores_equal_uncached_and_training_drops_it(flags: dict) -> None:
+    m = model(**flags).eval()
+    items, weights, mask, _ = batch()
+    plain = m.score_last(items, weights, mask)
+    m.cache_catalogue()
+    assert m._tables is not None
+    assert torch.allclose(m.score_last(items, weights, mask), plain, atol=1e-5)
+    m.train()
+    assert m._tables is None  # weights may change now: no stale tables
+
+
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_backbone_attention_maps_are_returned_when_asked(family: str) -> None:
+    m = model(family).eval()
+    m.backbone.use_eager_attention()
+    items, weights, mask, _ = batch()
+    out = m(items, weights, mask, output_attentions=True)
+    maps = out.backbone_attentions
+    assert maps is not None and len(maps) == 2 and maps[0].shape == (2, 4, 5, 5)
+    assert torch.allclose(maps[0][0].sum(-1), torch.ones(4, 5), atol=1e-5)
+    assert torch.all(maps[0][0].triu(1) == 0)  # causal: no key after its query
+    assert m(items, weights, mask).backbone_attentions is None

@@ -17,7 +17,11 @@ from recllm.errors import ConfigError
 from recllm.recipes.checkpoint import latest_checkpoint
 from recllm.recipes.train import TrainConfig, TrainRecipe
 
-CONFIGS = sorted(Path(__file__).parents[2].joinpath("configs").rglob("*.yaml"))
+CONFIGS = sorted(
+    p
+    for p in Path(__file__).parents[2].joinpath("configs").rglob("*.yaml")
+    if "distill" not in p.parts  # distillation configs: tests/distill
+)
 
 
 def toy_config(tmp_path: Path, out: str, epochs: int = 2, **trainer) -> TrainConfig:

@@ -23,6 +23,7 @@ BENCHMARKS = {
     "routing": "recllm.bench.routing",
     "constraints": "recllm.bench.constraints",
     "explain": "recllm.bench.explain",
+    "distill": "recllm.bench.distill",
 }
 
 

@@ -112,6 +112,14 @@ class BackboneConfig:
         default=None,
         metadata={"help": "'eager', 'sdpa' or None (transformers' default, sdpa where available)"},
     )
+    architecture: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "a transformers config as a dict (with model_type): build this "
+            "architecture with fresh weights instead of loading a pretrained model; a "
+            "distillation student, whose every weight is trained and saved with its run"
+        },
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -147,6 +155,17 @@ class BackboneConfig:
                 f"attn_implementation must be one of {list(ATTN_IMPLEMENTATIONS)}, "
                 f"got {self.attn_implementation!r}"
             )
+        if self.architecture is not None:
+            if not isinstance(self.architecture, dict) or "model_type" not in self.architecture:
+                problems.append(
+                    f"architecture must be a transformers config dict with a model_type, "
+                    f"got {self.architecture!r}"
+                )
+            elif self.finetune != "full":
+                problems.append(
+                    "a backbone built from an architecture has no pretrained weights to keep; "
+                    f"it needs finetune='full', got {self.finetune!r}"
+                )
         if self.finetune == "full" and self.dtype == "float16":
             problems.append(
                 "finetune='full' with dtype='float16' trains without loss scaling and diverges; "
@@ -183,6 +202,7 @@ class Backbone(nn.Module):
         tokenizer: Any,
         config: BackboneConfig,
         source_dir: Path | None = None,
+        base_identity: str | None = None,
     ) -> None:
         super().__init__()
         hf_config: Any = model.config
@@ -198,7 +218,9 @@ class Backbone(nn.Module):
             model.pooler = None
         # Identity of the pretrained base, taken before any training or LoRA wrapping:
         # adapters record it, so a trained (LoRA/full) backbone still matches its base.
-        self._base_fingerprint = _base_identity(model, self.tokenizer, source_dir)
+        # A model built fresh from an architecture is identified by that architecture
+        # (``base_identity``): its random initial weights are not worth checking.
+        self._base_fingerprint = base_identity or _base_identity(model, self.tokenizer, source_dir)
         self.model = _apply_finetune(model, config, self.model_type)
 
     def base_fingerprint(self) -> str:
@@ -301,6 +323,33 @@ class Backbone(nn.Module):
             (B, L, H) last hidden states. Padding positions hold values that are
             meaningless but finite; they never influence real positions.
         """
+        mask = self._layer_mask(inputs_embeds, attention_mask, causal)
+        return self.model(inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state
+
+    forward = forward_embeddings
+
+    def forward_with_attentions(
+        self, inputs_embeds: Tensor, attention_mask: Tensor, causal: bool = True
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """:meth:`forward_embeddings` plus every layer's attention probabilities
+        (B, heads, L, L), for attention-map distillation. Needs eager attention (sdpa
+        never materialises the maps): see :meth:`use_eager_attention`."""
+        if self.attn_implementation != "eager":
+            raise RecLLMError(
+                f"attention maps need attn_implementation 'eager', this backbone uses "
+                f"{self.attn_implementation!r}; call use_eager_attention() first"
+            )
+        mask = self._layer_mask(inputs_embeds, attention_mask, causal)
+        out = self.model(inputs_embeds=inputs_embeds, attention_mask=mask, output_attentions=True)
+        return out.last_hidden_state, tuple(out.attentions)
+
+    def use_eager_attention(self) -> None:
+        """Switch to eager attention (same outputs, slower), which returns attention maps."""
+        if self.attn_implementation != "eager":
+            self.base_model.set_attn_implementation("eager")
+
+    def _layer_mask(self, inputs_embeds: Tensor, attention_mask: Tensor, causal: bool) -> Tensor:
+        """Check shapes and padding; the mask in the form the model's layers take."""
         if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.hidden_size:
             raise ValueError(
                 f"inputs_embeds must be (B, L, {self.hidden_size}), got {tuple(inputs_embeds.shape)}"
@@ -314,12 +363,8 @@ class Backbone(nn.Module):
         _check_right_padded(real)
         if causal == self.is_decoder:
             # The model's own mode (causal decoder, bidirectional encoder): the usual 2-D mask.
-            mask: Tensor = real
-        else:
-            mask = self._prepared_mask(real, causal, inputs_embeds.dtype)
-        return self.model(inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state
-
-    forward = forward_embeddings
+            return real
+        return self._prepared_mask(real, causal, inputs_embeds.dtype)
 
     def _prepared_mask(self, real: Tensor, causal: bool, dtype: torch.dtype) -> Tensor:
         """(B, L) real-position mask -> (B, 1, L, L) mask in the attention backend's format."""
@@ -354,6 +399,12 @@ def load_backbone(config: BackboneConfig) -> Backbone:
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+    if config.architecture is not None:
+        return backbone_from_hf_config(
+            AutoConfig.for_model(**config.architecture),
+            config,
+            base_identity=architecture_id(config.architecture),
+        )
     folder = resolve_model_dir(config)
     try:
         hf_config = AutoConfig.from_pretrained(folder)
@@ -377,8 +428,17 @@ def load_backbone(config: BackboneConfig) -> Backbone:
     return Backbone(model, tokenizer, config, source_dir=folder)
 
 
+def architecture_id(architecture: dict[str, Any]) -> str:
+    """Identity of a backbone built from an architecture (a transformers config dict)."""
+    blob = json.dumps(architecture, sort_keys=True, default=str).encode()
+    return "arch-" + hashlib.sha256(blob).hexdigest()[:20]
+
+
 def backbone_from_hf_config(
-    hf_config: Any, config: BackboneConfig | None = None, tokenizer: Any = None
+    hf_config: Any,
+    config: BackboneConfig | None = None,
+    tokenizer: Any = None,
+    base_identity: str | None = None,
 ) -> Backbone:
     """A backbone with random weights from a transformers config (tests, students)."""
     from transformers import AutoModel
@@ -389,7 +449,7 @@ def backbone_from_hf_config(
         {"attn_implementation": config.attn_implementation} if config.attn_implementation else {}
     )
     model = AutoModel.from_config(hf_config, **kwargs).to(DTYPES[config.dtype])
-    return Backbone(model, tokenizer, config, source_dir=None)
+    return Backbone(model, tokenizer, config, source_dir=None, base_identity=base_identity)
 
 
 def resolve_model_dir(config: BackboneConfig) -> Path:

@@ -16,7 +16,7 @@ from torch import nn
 
 from recllm.errors import ConfigError
 from recllm.models.adapter.config import WEIGHTS_NAME, AdapterConfig
-from recllm.models.adapter.model import RecAdapter
+from recllm.models.adapter.model import CatalogueTables, RecAdapter
 from recllm.models.backbone import Backbone
 from recllm.models.item_encoder import ItemEncodings, texts_sha256
 from recllm.models.losses import recommendation_loss
@@ -71,6 +71,7 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
             "meta_mask", torch.cat([encodings.token_mask.bool(), pad_mask]), persistent=False
         )
         self.register_buffer("prompt_ids", self._tokenize_prompt(config.prompt), persistent=False)
+        self._tables: CatalogueTables | None = None
 
     def _tokenize_prompt(self, prompt: str) -> torch.Tensor:
         """Token ids of the instruction prompt (no special tokens); empty if none."""
@@ -85,12 +86,24 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
 
     def train(self, mode: bool = True) -> RecLLMModel:
         super().train(mode)
+        if mode:
+            self._tables = None  # weights are about to change
         if self.backbone.config.finetune == "frozen":
             self.backbone.eval()  # a frozen feature extractor runs without dropout
         return self
 
+    def cache_catalogue(self) -> RecLLMModel:
+        """For serving: compute the catalogue's item embeddings and projected metadata
+        tokens once, not on every request (a request then costs only its own history).
+        Switches to eval mode; ``train()`` drops the tables."""
+        self.eval()
+        self._tables = self.adapter.catalogue_tables(self.pooled, self.meta_tokens)
+        return self
+
     def item_embeddings(self) -> torch.Tensor:
         """(N, d) embeddings of the catalogue (padding row dropped)."""
+        if self._tables is not None:
+            return self._tables.items[: self.n_items]
         return self.adapter.item_embeddings(self.pooled)[: self.n_items]
 
     def forward(
@@ -102,33 +115,46 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         loss: str = "bpr",
         n_negatives: int = 1,
         generator: torch.Generator | None = None,
+        output_attentions: bool = False,
     ) -> RecOutput:
         """Queries for next-item prediction at every position; loss when ``targets``.
 
         ``items``/``weights``/``mask``/``targets``: (B, L), right-padded with
-        ``pad_id`` and ``mask == False``.
+        ``pad_id`` and ``mask == False``. ``output_attentions``: also return the
+        backbone's attention maps (prompt positions first, when there is a prompt).
         """
         if items.numel() and int(items.max()) > self.pad_id:
             raise ValueError(
                 f"item id {int(items.max())} is outside the catalogue of {self.n_items} items"
             )
         encoded = self.adapter.encode(
-            items, weights, mask, self.pooled, self.meta_tokens, self.meta_mask
+            items, weights, mask, self.pooled, self.meta_tokens, self.meta_mask, self._tables
         )
-        hidden = self._run_backbone(encoded.tokens, mask)  # (B, L, H)
+        hidden, maps = self._run_backbone(encoded.tokens, mask, output_attentions)  # (B, L, H)
         queries = self.adapter.query(hidden, encoded.user)
-        output = RecOutput(queries=queries, user=encoded.user, attention=encoded.attention)
+        output = RecOutput(
+            queries=queries,
+            user=encoded.user,
+            attention=encoded.attention,
+            backbone_attentions=maps,
+        )
         if targets is not None:
             output.loss = recommendation_loss(
                 loss, queries, self.item_embeddings(), targets, mask, n_negatives, generator
             )
         return output
 
-    def _run_backbone(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Backbone states of the adapter tokens, after the prompt prefix if there is one."""
+    def _run_backbone(
+        self, tokens: torch.Tensor, mask: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """Backbone states of the adapter tokens (after the prompt prefix if there is
+        one), and the attention maps over prompt + adapter tokens if asked."""
         n_prompt = len(self.prompt_ids)
+        run = self.backbone.forward_with_attentions if output_attentions else None
         if not n_prompt:
-            return self.backbone.forward_embeddings(tokens, mask, causal=True)
+            if run is not None:
+                return run(tokens, mask, causal=True)
+            return self.backbone.forward_embeddings(tokens, mask, causal=True), None
         batch = tokens.shape[0]
         prefix = self.backbone.embed_tokens(self.prompt_ids.unsqueeze(0)).expand(
             batch, -1, -1
@@ -136,10 +162,12 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         full_mask = torch.cat(
             [torch.ones(batch, n_prompt, dtype=mask.dtype, device=mask.device), mask], 1
         )
-        hidden = self.backbone.forward_embeddings(
-            torch.cat([prefix.to(tokens.dtype), tokens], 1), full_mask, causal=True
-        )
-        return hidden[:, n_prompt:]
+        inputs = torch.cat([prefix.to(tokens.dtype), tokens], 1)
+        if run is not None:
+            hidden, maps = run(inputs, full_mask, causal=True)
+            return hidden[:, n_prompt:], maps
+        hidden = self.backbone.forward_embeddings(inputs, full_mask, causal=True)
+        return hidden[:, n_prompt:], None
 
     def save_pretrained(self, folder: Path) -> None:
         """Adapter config + weights (and trainable backbone weights, if any)."""

@@ -17,12 +17,14 @@ from recllm.data.sequences import UserSequences
 class RecOutput:
     """Output of a sequential recommender. Shapes: queries/user (B, L, d); attention
     (B, L, L). ``user``/``attention`` come from the preference aggregator (None for
-    models without one)."""
+    models without one); ``backbone_attentions``: each layer's (B, heads, L', L') maps
+    when asked for (L' includes a prompt prefix if the model has one)."""
 
     queries: torch.Tensor
     user: torch.Tensor | None = None
     attention: torch.Tensor | None = None
     loss: torch.Tensor | None = None
+    backbone_attentions: tuple[torch.Tensor, ...] | None = None
 
 
 class SequenceModelMixin:

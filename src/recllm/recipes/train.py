@@ -48,6 +48,7 @@ from recllm.recipes.checkpoint import (
 )
 from recllm.recipes.models import (
     MODEL_NAMES,
+    TrainableModel,
     batch_loss,
     build_model,
     load_model,
@@ -73,16 +74,24 @@ class DataConfig:
 
 @dataclass
 class EncoderConfig:
-    """How item texts are encoded once by the backbone (cached on disk)."""
+    """How item texts are encoded once by the backbone (cached on disk).
+
+    ``backbone``: the language model that encodes the texts when it is not the model's
+    own backbone (a distillation student reads the metadata embeddings its teacher's
+    pretrained backbone made, so new items need no student retraining); None: the
+    model's backbone."""
 
     n_tokens: int = 8
     max_length: int = 64
     batch_size: int = 64
     bf16: bool = False
+    backbone: BackboneConfig | None = None
 
     def __post_init__(self) -> None:
         problems = [
-            f"{k} must be >= 1, got {v}" for k, v in vars(self).items() if k != "bf16" and v < 1
+            f"{k} must be >= 1, got {v}"
+            for k, v in vars(self).items()
+            if k not in ("bf16", "backbone") and v < 1
         ]
         ConfigError.collect("encoder", problems)
 
@@ -222,8 +231,9 @@ def build_pipeline(
     if not with_backbone:
         return Pipeline(data_split, None, None, catalogue_hash(texts))
     backbone = load_backbone(config.backbone)
+    text_encoder = load_backbone(config.encoder.backbone) if config.encoder.backbone else backbone
     encodings = encode_items(
-        backbone,
+        text_encoder,
         texts,
         n_tokens=config.encoder.n_tokens,
         max_length=config.encoder.max_length,
@@ -280,7 +290,7 @@ class TrainRecipe:
         self.pipeline = build_pipeline(cfg, progress=t.progress)
         self.split: Split = self.pipeline.split
         torch.manual_seed(t.seed)  # model init independent of what loading consumed
-        self.model = build_model(cfg, self.pipeline)
+        self.model = self._build_model()
         self.train_data, collate = training_data(self.model, self.split, t.windows)
         self.sampler = BucketBatchSampler(
             self.train_data.lengths,
@@ -355,6 +365,14 @@ class TrainRecipe:
             )
         for name in ("checkpoints", "best"):
             shutil.rmtree(self.output_dir / name, ignore_errors=True)
+
+    def _build_model(self) -> TrainableModel:
+        """The freshly initialised model this run trains (a hook for distillation)."""
+        return build_model(self.config, self.pipeline)
+
+    def _batch_loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of one batch (a hook: distillation adds its terms)."""
+        return batch_loss(self.model, batch, self.config.trainer, self.generator)
 
     @staticmethod
     def _seed(seed: int) -> None:
@@ -432,7 +450,7 @@ class TrainRecipe:
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
-                loss = batch_loss(self.model, batch, t, self.generator)
+                loss = self._batch_loss(batch)
             loss.backward()
             if t.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)

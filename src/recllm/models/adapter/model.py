@@ -23,6 +23,15 @@ from recllm.models.adapter.layer import CrossAttentionFusion, PreferenceAggregat
 
 
 @dataclass
+class CatalogueTables:
+    """What depends on the catalogue only, computed once for serving: every item's
+    embedding (N + 1, d) and projected metadata tokens (N + 1, M, d) or None."""
+
+    items: torch.Tensor
+    meta_tokens: torch.Tensor | None
+
+
+@dataclass
 class AdapterEncoding:
     """What the input half produces. Shapes: tokens (B, L, H); user (B, L, d);
     attention (B, L, L)."""
@@ -99,23 +108,39 @@ class RecAdapter(nn.Module):
         pooled: torch.Tensor | None,
         meta_tokens: torch.Tensor | None,
         meta_mask: torch.Tensor | None,
+        tables: CatalogueTables | None = None,
     ) -> AdapterEncoding:
-        """Adapter tokens for the backbone. ``items``/``weights``/``mask``: (B, L)."""
+        """Adapter tokens for the backbone. ``items``/``weights``/``mask``: (B, L).
+        ``tables``: precomputed catalogue tables (serving) instead of recomputing them."""
         length = items.shape[1]
         if length > self.config.max_len:
             raise ValueError(f"sequence length {length} exceeds max_len {self.config.max_len}")
-        steps = self.item_embeddings(pooled)[items]  # (B, L, d)
+        item_table = tables.items if tables is not None else self.item_embeddings(pooled)
+        steps = item_table[items]  # (B, L, d)
         steps = steps + self.positions.weight[:length]
         if self.behaviour is not None:
             steps = steps + self.behaviour(weights.unsqueeze(-1))
         steps = self.dropout(self.input_norm(steps))
         if self.fusion is not None and self.meta_tokens is not None:
             assert meta_tokens is not None and meta_mask is not None
-            meta = self.meta_tokens(meta_tokens[items])  # (B, L, M, d)
+            if tables is not None and tables.meta_tokens is not None:
+                meta = tables.meta_tokens[items]  # (B, L, M, d)
+            else:
+                meta = self.meta_tokens(meta_tokens[items])
             steps = self.fusion(steps, meta, meta_mask[items] & mask.unsqueeze(-1))
         steps = steps * mask.unsqueeze(-1)
         user, attention = self.aggregator(steps, weights, mask)
         return AdapterEncoding(tokens=self.to_backbone(steps), user=user, attention=attention)
+
+    @torch.no_grad()
+    def catalogue_tables(
+        self, pooled: torch.Tensor | None, meta_tokens: torch.Tensor | None
+    ) -> CatalogueTables:
+        """The tables :meth:`encode` can reuse across requests (weights must not change)."""
+        projected = None
+        if self.meta_tokens is not None and meta_tokens is not None:
+            projected = self.meta_tokens(meta_tokens)
+        return CatalogueTables(items=self.item_embeddings(pooled), meta_tokens=projected)
 
     def query(self, hidden: torch.Tensor, user: torch.Tensor) -> torch.Tensor:
         """(B, L, H) backbone states (+ user vectors) -> (B, L, d) ranking queries."""
