@@ -1,0 +1,1 @@
+"""Knowledge distillation: a compact student trained from a RecLLM-Adapter teacher."""
