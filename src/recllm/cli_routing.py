@@ -72,12 +72,25 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from recllm.recipes.ask import MINIMAL, Assistant
+    from recllm.recipes.ask import MINIMAL, Assistant, minimal_explanation
     from recllm.recipes.inference import load_run
     from recllm.routing.router import Router
 
     run = load_run(args.checkpoint, args.data_dir, progress=False)
-    assistant = Assistant(run, Router.load(args.router), default_k=args.k, mode=args.mode)
+    explainer = minimal_explanation
+    if args.explainer is not None:
+        from recllm.recipes.explain import Explainer, GeneratedExplanations
+
+        generator = Explainer.load(args.explainer, args.data_dir)
+        if generator.run.config.output_dir != run.config.output_dir:
+            raise RecLLMError(
+                f"the explainer {args.explainer} was trained for {generator.run.config.output_dir}, "
+                f"not for {args.checkpoint}"
+            )
+        explainer = GeneratedExplanations(generator)
+    assistant = Assistant(
+        run, Router.load(args.router), default_k=args.k, mode=args.mode, explainer=explainer
+    )
     answer = assistant.ask(args.query, args.user)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
@@ -156,6 +169,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         choices=["filter", "boost"],
         default="filter",
         help="genre/year constraints remove other items (filter) or rank matches higher (boost)",
+    )
+    ask.add_argument(
+        "--explainer",
+        type=Path,
+        default=None,
+        help="a trained explainer (`recllm train-explainer`) for the run; without one, "
+        "explanations are a minimal sentence of facts",
     )
     ask.add_argument("--json", action="store_true", help="print the typed answer as JSON")
     ask.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")

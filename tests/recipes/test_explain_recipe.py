@@ -107,3 +107,27 @@ def test_the_hot_user_cache_is_bounded_and_serves_repeats(explainer_dir: Path) -
     assert len(explainer.cache) == 2 and (pairs[0].user, pairs[0].item) not in {
         k[:2] for k in explainer.cache
     }
+
+
+def test_router_explain_path_uses_the_verified_generator(explainer_dir: Path) -> None:
+    from recipes.test_ask import FixedIntent
+
+    from recllm.recipes.ask import Assistant
+    from recllm.recipes.explain import GeneratedExplanations
+    from recllm.recipes.inference import user_history
+    from recllm.routing.router import Router
+    from recllm.routing.schema import Intent
+
+    explainer = Explainer.load(explainer_dir)
+    generated = GeneratedExplanations(explainer)
+    router = Router(FixedIntent(Intent.RECOMMEND_AND_EXPLAIN))  # type: ignore[arg-type]
+    answer = Assistant(explainer.run, router, explainer=generated).ask("3 films and why", user="1")
+    assert len(answer.explanations) == len(answer.items) == 3
+    _, history, _ = user_history(explainer.run, "1")
+    for ranked, explanation in zip(answer.items, answer.explanations, strict=True):
+        assert explanation.generator == GeneratedExplanations.label
+        pair = pair_for(explainer, "1", ranked.item_id)
+        assert explainer.checker.check(
+            explanation.text, history, ranked.item, pair.ratings
+        ).faithful
+    assert len(explainer.cache) == 3  # answered through the hot-user cache

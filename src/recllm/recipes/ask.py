@@ -1,9 +1,11 @@
 """One entry point for a user's words: route the query, rank, explain.
 
 Used by ``recllm ask`` (and by the service later). The ranking is always fixed before any
-explanation is written, so explaining never changes what is recommended. Until the
-explanation generator exists, explanations come from :func:`minimal_explanation`: a
-clearly marked sentence built only from facts of the data (shared genres, the history).
+explanation is written, so explaining never changes what is recommended. Explanations
+come from the trained generator when one is given
+(:class:`recllm.recipes.explain.GeneratedExplanations`), otherwise from
+:func:`minimal_explanation`: a clearly marked sentence built only from facts of the data
+(shared genres, the history).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from recllm.routing.constraints import apply_constraints, satisfies
 from recllm.routing.router import Router
 from recllm.routing.schema import Intent, MentionStatus, Route
 
-MINIMAL = "minimal (facts of the data; no explanation generator trained yet)"
+MINIMAL = "minimal (facts of the data; no explanation generator given)"
 RECENT = 10  # history items an explanation looks at
 
 
@@ -57,10 +59,11 @@ class Answer:
         }
 
 
-Explainer = Callable[[Catalog, np.ndarray, int], Explanation]
+# (catalogue, user code, the history the ranking used, item) -> explanation
+Explainer = Callable[[Catalog, int, np.ndarray, int], Explanation]
 
 
-def minimal_explanation(catalog: Catalog, history: np.ndarray, item: int) -> Explanation:
+def minimal_explanation(catalog: Catalog, user: int, history: np.ndarray, item: int) -> Explanation:
     """Why ``item``, from facts only: the genres it shares with the recent history."""
     recent = history[-RECENT:][::-1]  # most recent first
     genres = set(catalog.genres_of[item])
@@ -123,12 +126,15 @@ class Assistant:
                 if not ranked:
                     return Answer(route, notes=tuple(notes))
                 named = ranked[0].item
-            return Answer(route, (), (self.explainer(self.catalog, history, named),), tuple(notes))
+            explanation = self.explainer(self.catalog, user_code, history, named)
+            return Answer(route, (), (explanation,), tuple(notes))
         k = route.slots.k or self.default_k
         ranked = self._rank(route, user_code, history, weights, named, k, notes)
         explanations: tuple[Explanation, ...] = ()
         if route.intent is Intent.RECOMMEND_AND_EXPLAIN:  # after the ranking is fixed
-            explanations = tuple(self.explainer(self.catalog, history, r.item) for r in ranked)
+            explanations = tuple(
+                self.explainer(self.catalog, user_code, history, r.item) for r in ranked
+            )
         return Answer(route, tuple(ranked), explanations, tuple(notes))
 
     def _rank(

@@ -43,6 +43,7 @@ from recllm.explain.vocab import (
     source_tokens,
     tokenize,
 )
+from recllm.recipes.ask import Explanation
 from recllm.recipes.inference import LoadedRun, load_run
 from recllm.routing.catalog import Catalog
 
@@ -295,6 +296,12 @@ def pair_for(explainer: Explainer, raw_user: str, raw_item: str) -> Example:
         raise RecLLMError(
             f"user {raw_user!r} already has item {raw_item!r}: explanations are for new items"
         )
+    return pair_of(run, user, history, item)
+
+
+def pair_of(run: LoadedRun, user: int, history: np.ndarray, item: int) -> Example:
+    """The pair of a user (by code), the history the ranking used and an item, with the
+    user's ratings when the history is the user's own (NaN otherwise: not checkable)."""
     frame = run.dataset.interactions
     rows = frame[frame["user"] == user]
     ratings = (
@@ -303,6 +310,20 @@ def pair_for(explainer: Explainer, raw_user: str, raw_item: str) -> Example:
         else np.full(len(history), np.nan)
     )
     return Example(user, item, history, ratings, "", ())
+
+
+class GeneratedExplanations:
+    """The trained generator as the router's ``explain`` path (the Assistant's
+    explainer): verified before output, through the hot-user cache."""
+
+    label = "generator (verified)"
+
+    def __init__(self, explainer: Explainer) -> None:
+        self.explainer = explainer
+
+    def __call__(self, catalog: Catalog, user: int, history: np.ndarray, item: int) -> Explanation:
+        text = self.explainer.explain_cached(pair_of(self.explainer.run, user, history, item))
+        return Explanation(str(catalog.item_ids[item]), str(catalog.titles[item]), text, self.label)
 
 
 def _cache_key(pair: Example, method: str) -> tuple[int, int, int, str]:
