@@ -202,7 +202,14 @@ def _finished(trial: Trial) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     record: dict[str, Any] = json.loads(path.read_text())
-    return record if _same_training(record.get("config", {}), trial.config) else None
+    from recllm.config import from_dict
+    from recllm.recipes.train import TrainConfig
+
+    try:  # sections added to the config since the run are filled with their defaults
+        saved = asdict(from_dict(TrainConfig, record.get("config", {})))
+    except ConfigError:
+        return None
+    return record if _same_training(saved, trial.config) else None
 
 
 def _search(name: str, trials: list[Trial], args: argparse.Namespace) -> dict[str, float]:

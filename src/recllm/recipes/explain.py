@@ -27,16 +27,13 @@ from tqdm.auto import tqdm
 from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError, RecLLMError
 from recllm.explain.baselines import template_reason
+from recllm.explain.conditioning import build_conditioning, targets
 from recllm.explain.data import Example, training_examples
 from recllm.explain.facts import Facts, facts_for
 from recllm.explain.faithfulness import FaithfulnessChecker
 from recllm.explain.generator import Conditioning, ExplanationGenerator, GeneratorConfig
 from recllm.explain.phrasing import realise
 from recllm.explain.vocab import (
-    BOS,
-    EOS,
-    HISTORY_SLOTS,
-    PAD,
     Vocab,
     delexicalise,
     relexicalise,
@@ -148,16 +145,6 @@ def pair_facts(
     return facts, signals
 
 
-def _padded(rows: list[list[int]], width: int | None = None) -> torch.Tensor:
-    """(len(rows), width) token ids, right-padded with 0 (``<pad>``), cut to ``width``."""
-    width = min(max(len(r) for r in rows), width or max(len(r) for r in rows))
-    out = torch.zeros(len(rows), width, dtype=torch.long)
-    for i, ids in enumerate(rows):
-        ids = ids[:width]
-        out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return out
-
-
 class Explainer:
     """A trained generator with the recommender run and catalogue it explains.
 
@@ -199,23 +186,11 @@ class Explainer:
         return pair_facts(self.run, self.catalog, pairs)
 
     def conditioning(self, facts: list[Facts], signals: Signals, rows: list[int]) -> Conditioning:
-        sources = [self.vocab.encode(source_tokens(facts[i])) for i in rows]
-        source = _padded(sources, self.generator.config.max_source)
-        cond = Conditioning(source, source != self.vocab.index[PAD])
-        if self.generator.config.user_dim and signals.user is not None:
-            cond.user = torch.from_numpy(signals.user[rows]).float()
-        if self.generator.config.item_dim and signals.item_vectors is not None:
-            items = np.zeros(
-                (len(rows), 1 + len(HISTORY_SLOTS), signals.item_vectors.shape[1]), np.float32
-            )
-            present = np.zeros((len(rows), 1 + len(HISTORY_SLOTS)), dtype=bool)
-            for r, i in enumerate(rows):
-                codes = [facts[i].item, *(e.item for e in facts[i].attributed)]
-                for slot, code in enumerate(codes[: 1 + len(HISTORY_SLOTS)]):
-                    items[r, slot] = signals.item_vectors[code]
-                    present[r, slot] = True
-            cond.items, cond.items_mask = torch.from_numpy(items), torch.from_numpy(present)
-        return cond
+        user = None if signals.user is None else torch.from_numpy(signals.user[rows]).float()
+        chosen = [facts[i] for i in rows]
+        return build_conditioning(
+            self.generator.config, self.vocab, chosen, user, signals.item_vectors
+        )
 
     def explain_cached(self, pair: Example, method: str = "greedy", verify: bool = True) -> str:
         """One (verified) explanation, from the bounded cache when this user asked before."""
@@ -331,10 +306,6 @@ def _cache_key(pair: Example, method: str) -> tuple[int, int, int, str]:
     return (pair.user, pair.item, len(pair.history), method)
 
 
-def _targets(vocab: Vocab, texts: list[str]) -> torch.Tensor:
-    return _padded([vocab.encode([BOS, *tokenize(t), EOS]) for t in texts])
-
-
 def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
     """Train the generator for ``config.run_dir``; save it; return the manifest."""
     from recllm.provenance import provenance, write_json
@@ -379,7 +350,7 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         ):
             chosen = order[start : start + config.batch_size]
             cond = explainer.conditioning(facts, signals, [rows[c] for c in chosen])
-            _, loss = generator(cond, _targets(vocab, [texts[c] for c in chosen]))
+            _, loss = generator(cond, targets(vocab, [texts[c] for c in chosen]))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)

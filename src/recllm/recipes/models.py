@@ -29,7 +29,7 @@ from recllm.models.adapter.config import CONFIG_NAME as ADAPTER_CONFIG_NAME
 from recllm.models.lightgcn import CF_CONFIG_NAME, LightGCN, UserScorer, normalised_adjacency
 from recllm.models.recllm import RecLLMModel
 from recllm.models.sasrec import SASREC_CONFIG_NAME, SASRec
-from recllm.models.sequential import SequenceScorer
+from recllm.models.sequential import RecOutput, SequenceScorer
 
 if TYPE_CHECKING:
     from recllm.data.splits import Split
@@ -94,8 +94,20 @@ def batch_loss(
     if isinstance(model, LightGCN):
         assert isinstance(batch, PairBatch)
         return model.bpr_loss(batch.users, batch.items, generator)
-    assert isinstance(batch, NextItemBatch)
-    output = model(
+    output = sequence_output(model, batch, trainer, generator)
+    assert output.loss is not None
+    return output.loss
+
+
+def sequence_output(
+    model: TrainableModel,
+    batch: NextItemBatch | PairBatch,
+    trainer: TrainerConfig,
+    generator: torch.Generator,
+) -> RecOutput:
+    """A sequential model's whole output on a batch, L_rec included."""
+    assert isinstance(batch, NextItemBatch) and not isinstance(model, LightGCN)
+    return model(
         batch.inputs,
         batch.weights,
         batch.mask,
@@ -104,8 +116,6 @@ def batch_loss(
         n_negatives=trainer.n_negatives,
         generator=generator,
     )
-    assert output.loss is not None
-    return output.loss
 
 
 def make_scorer(model: TrainableModel, batch_size: int = 256) -> Scorer:

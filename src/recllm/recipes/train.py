@@ -34,11 +34,13 @@ from recllm.data.splits import Split, SplitConfig, split
 from recllm.data.text import item_texts
 from recllm.errors import ConfigError
 from recllm.eval.evaluator import EvalConfig, EvalResult, evaluate
+from recllm.explain.joint import EXPLAINER_DIR, GenerationConfig, GenerationTask
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
 from recllm.models.item_encoder import ItemEncodings, encode_items
 from recllm.models.lightgcn import CFConfig
-from recllm.models.recllm import catalogue_hash
+from recllm.models.losses import LossWeights, total_loss
+from recllm.models.recllm import RecLLMModel, catalogue_hash
 from recllm.models.sasrec import SASRecConfig
 from recllm.recipes.checkpoint import (
     latest_checkpoint,
@@ -55,6 +57,7 @@ from recllm.recipes.models import (
     make_scorer,
     needs_backbone,
     saved_model_marker,
+    sequence_output,
     training_data,
 )
 
@@ -187,12 +190,19 @@ class TrainConfig:
     sasrec: SASRecConfig = field(default_factory=SASRecConfig)
     cf: CFConfig = field(default_factory=CFConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     def __post_init__(self) -> None:
+        problems = []
         if self.model not in MODEL_NAMES:
-            ConfigError.collect(
-                "config", [f"model must be one of {MODEL_NAMES}, got {self.model!r}"]
+            problems.append(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
+        if self.generation.weight > 0 and self.model != "recllm-adapter":
+            problems.append(
+                "generation.weight > 0 (joint explanation training) needs model recllm-adapter"
             )
+        if self.generation.weight > 0 and self.trainer.windows != "last":
+            problems.append("generation.weight > 0 needs trainer.windows 'last'")
+        ConfigError.collect("config", problems)
 
 
 @dataclass
@@ -291,6 +301,14 @@ class TrainRecipe:
         self.split: Split = self.pipeline.split
         torch.manual_seed(t.seed)  # model init independent of what loading consumed
         self.model = self._build_model()
+        self.generation: GenerationTask | None = None
+        if cfg.generation.weight > 0:
+            assert isinstance(self.model, RecLLMModel)
+            self.generation = GenerationTask(
+                cfg.generation, self.model, self.split, self.split.dataset
+            )
+            # part of the model from now on: optimised, checkpointed and resumed with it
+            self.model.add_module(EXPLAINER_DIR, self.generation.generator)
         self.train_data, collate = training_data(self.model, self.split, t.windows)
         self.sampler = BucketBatchSampler(
             self.train_data.lengths,
@@ -371,8 +389,14 @@ class TrainRecipe:
         return build_model(self.config, self.pipeline)
 
     def _batch_loss(self, batch: Any) -> torch.Tensor:
-        """The training loss of one batch (a hook: distillation adds its terms)."""
-        return batch_loss(self.model, batch, self.config.trainer, self.generator)
+        """The training loss of one batch: L_rec, plus w_gen L_gen when generation trains
+        jointly (a hook: distillation adds its own terms)."""
+        if self.generation is None:
+            return batch_loss(self.model, batch, self.config.trainer, self.generator)
+        output = sequence_output(self.model, batch, self.config.trainer, self.generator)
+        weights = LossWeights(gen=self.config.generation.weight)
+        loss_gen = self.generation.loss(batch, output, self.generator)
+        return total_loss(rec=output.loss, gen=loss_gen, weights=weights)
 
     @staticmethod
     def _seed(seed: int) -> None:
@@ -395,6 +419,8 @@ class TrainRecipe:
                 "loss": loss,
                 "seconds": time.perf_counter() - started,
             }
+            if self.generation is not None:
+                record["loss_gen"] = self.generation.pop_epoch_loss()
             if (epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs:
                 result = self.evaluate("valid")
                 ndcg = result.metrics["ndcg@10"]
@@ -405,6 +431,12 @@ class TrainRecipe:
                     )
                     if self.rank == 0:
                         self.model.save_pretrained(self.output_dir / "best")
+                        if self.generation is not None:
+                            self.generation.save(
+                                self.output_dir / EXPLAINER_DIR,
+                                self.output_dir,
+                                {"epoch": epoch + 1, **self.provenance},
+                            )
                 else:
                     self.state["bad_evals"] += 1
                     self.state["stopped"] = self.state["bad_evals"] >= t.patience
