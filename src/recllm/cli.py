@@ -166,10 +166,11 @@ def _run_recipe(recipe: Any, args: argparse.Namespace) -> int:
     record = recipe.results(result)
     out = Path(config.output_dir) / "results.json"
     write_json(out, record)
-    name = args.name or config.model
     if args.results_dir:
+        name = args.name or config.model
         write_json(Path(args.results_dir) / record["dataset"] / f"{name}.json", record)
-    print(metrics_table({f"{name} (test, best epoch {state['best_epoch']})": result.metrics}))
+    label = f"{config.model} (test, best epoch {state['best_epoch']})"
+    print(metrics_table({label: result.metrics}))
     print(f"wrote {out}")
     return 0
 
