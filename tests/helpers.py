@@ -5,6 +5,8 @@ Everything is made in the test process; nothing is downloaded.
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +114,38 @@ def write_toy_movielens(folder: Path, n_users: int = 40, n_items: int = 30, seed
             item = (start + t - 1) % n_items + 1
             rows.append(f"{u}\t{item}\t{int(rng.integers(1, 6))}\t{880000000 + 1000 * t + u}")
     (folder / "u.data").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+TOY_FEATURES = ("strings", "pedal", "cable", "strap", "tuner", "capo", "stand", "pick", "mic")
+
+
+def write_toy_reviews(folder: Path, n_users: int = 30, n_items: int = 9, seed: int = 0) -> Path:
+    """An Amazon 2014 reviews folder (Musical Instruments) whose item i is reviewed for its
+    feature ``TOY_FEATURES[i % 9]``: one sentence names it, the others are generic."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for u in range(n_users):
+        start = int(rng.integers(0, n_items))
+        for t in range(int(rng.integers(5, 8))):
+            item = (start + t) % n_items
+            feature = TOY_FEATURES[item % len(TOY_FEATURES)]
+            text = (
+                f"Arrived on time. The {feature} feels solid and does its job well.It was "
+                f"a good buy for the price."
+            )
+            record = {
+                "reviewerID": f"U{u}",
+                "asin": f"B{item:04d}",
+                "overall": float(rng.integers(1, 6)),
+                "reviewText": text,
+                "summary": "Works",
+                "unixReviewTime": 1393545600 + 86400 * t + u,
+            }
+            lines.append(json.dumps(record))
+    with gzip.open(folder / "reviews_Musical_Instruments_5.json.gz", "wt") as out:
+        out.write("\n".join(lines) + "\n")
     return folder
 
 

@@ -131,3 +131,49 @@ def test_router_explain_path_uses_the_verified_generator(explainer_dir: Path) ->
             explanation.text, history, ranked.item, pair.ratings
         ).faithful
     assert len(explainer.cache) == 3  # answered through the hot-user cache
+
+
+def test_review_explainer_end_to_end(tmp_path: Path) -> None:
+    """On review data the explainer learns the users' review sentences (targets=auto),
+    reloads as a review explainer, verifies features, and bench explain scores it."""
+    from helpers import write_toy_reviews
+
+    config = toy_config(tmp_path, "rec", epochs=1)
+    config.data.dataset = str(write_toy_reviews(tmp_path / "mi"))
+    run(config)
+    out = tmp_path / "review-explainer"
+    manifest = train_explainer(
+        ExplainerTrainConfig(
+            run_dir=config.output_dir,
+            output_dir=str(out),
+            epochs=3,
+            generator=GeneratorConfig(d_model=32, n_heads=2, max_target=24),
+            progress=False,
+        )
+    )
+    assert manifest["targets"] == "reviews"
+    assert manifest["history"][-1]["loss_gen"] < manifest["history"][0]["loss_gen"]
+    explainer = Explainer.load(out)
+    assert explainer.corpus is not None and explainer.checker is explainer.corpus
+    pair = pair_for(explainer, "U1", new_item(explainer, "U1"))
+    (verified,) = explainer.explain([pair], verify=True)
+    assert explainer.checker.check(verified, pair.history, pair.item).faithful
+    argv = ["bench", "explain", "--explainer", str(out), "--latency-pairs", "2"]
+    assert main([*argv, "--results-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "explain" / "mi.json").read_text())
+    assert record["systems"]["ours_verified"]["faithfulness"] == 1.0
+    assert 0.0 <= record["systems"]["ours"]["fmr"] <= 1.0
+    assert record["held_out_pairs"] + record["held_out_left_out"] == 2 * 30
+
+
+def test_review_targets_need_review_text(tmp_path: Path) -> None:
+    from recllm.errors import ConfigError
+
+    config = toy_config(tmp_path, "rec", epochs=1)
+    run(config)
+    with pytest.raises(ConfigError, match="no review text"):
+        train_explainer(
+            ExplainerTrainConfig(run_dir=config.output_dir, targets="reviews", progress=False)
+        )
+    with pytest.raises(ConfigError, match="targets must be one of"):
+        ExplainerTrainConfig(targets="tweets")

@@ -5,6 +5,9 @@
 * Retrieval: the training explanation of the nearest training pair, returned verbatim;
   pairs are compared by the item's genres and the genre mix of the recent history (cosine).
   Fluent, but its facts belong to someone else.
+
+For review explanations the template names the item's most specific feature ("The strings
+work well."), and retrieval compares pairs by the item's and the user's features.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import numpy as np
 
 from recllm.explain.data import Example
 from recllm.explain.facts import WINDOW, Facts
+from recllm.explain.reviews import ReviewFacts
 from recllm.routing.catalog import Catalog
 
 
-def template_reason(facts: Facts) -> str:
+def template_reason(facts: Facts | ReviewFacts) -> str:
+    if isinstance(facts, ReviewFacts):
+        return f"The {facts.features[0]} works well." if facts.features else "It works well."
     title = facts.title
     if not facts.attributed:
         genre = facts.genres[0].lower() if facts.genres else "new"
@@ -52,3 +58,26 @@ class RetrievalBaseline:
 
     def __call__(self, history: np.ndarray, item: int) -> str:
         return self.texts[int(np.argmax(self.features @ self._features(history, item)))]
+
+
+class ReviewRetrieval:
+    """Nearest training review sentence by (item features, user features), cosine."""
+
+    def __init__(self, facts: list[ReviewFacts], texts: list[str]) -> None:
+        if not texts or len(facts) != len(texts):
+            raise ValueError("retrieval needs one training sentence per training pair (>= 1)")
+        names = sorted({f for pair in facts for f in (*pair.features, *pair.user_features)})
+        self.index = {name: i for i, name in enumerate(names)}
+        self.texts = texts
+        self.features = np.stack([self._features(f) for f in facts])
+
+    def _features(self, facts: ReviewFacts) -> np.ndarray:
+        vector = np.zeros(2 * len(self.index), dtype=np.float32)
+        for offset, names in ((0, facts.features), (len(self.index), facts.user_features)):
+            for name in names:
+                if name in self.index:
+                    vector[offset + self.index[name]] = 1.0
+        return vector / max(float(np.linalg.norm(vector)), 1e-8)
+
+    def __call__(self, facts: ReviewFacts) -> str:
+        return self.texts[int(np.argmax(self.features @ self._features(facts)))]

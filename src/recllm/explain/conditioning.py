@@ -3,18 +3,20 @@ stand-alone explainer and for joint training with the recommender."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
-from recllm.explain.facts import Facts
 from recllm.explain.generator import Conditioning, GeneratorConfig
+from recllm.explain.reviews import AnyFacts
 from recllm.explain.vocab import BOS, EOS, HISTORY_SLOTS, PAD, Vocab, source_tokens, tokenize
 
 
 def build_conditioning(
     config: GeneratorConfig,
     vocab: Vocab,
-    facts: list[Facts],
+    facts: Sequence[AnyFacts],
     user: torch.Tensor | None,
     item_vectors: np.ndarray | None,
 ) -> Conditioning:

@@ -32,7 +32,7 @@ class Example:
     claims: tuple[Claim, ...]
 
 
-def _by_user(frame: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def user_sequences(frame: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Each user's items and ratings, in the frame's (chronological) order."""
     ratings = frame["rating"] if "rating" in frame.columns else pd.Series(1.0, index=frame.index)
     grouped = pd.DataFrame({"user": frame["user"], "item": frame["item"], "rating": ratings})
@@ -48,7 +48,7 @@ def training_examples(
     """Up to ``per_user`` pairs from the end of each training sequence."""
     rng = random.Random(seed)
     examples = []
-    for user, (items, ratings) in _by_user(split.train).items():
+    for user, (items, ratings) in user_sequences(split.train).items():
         for position in range(max(MIN_HISTORY, len(items) - per_user), len(items)):
             examples.append(
                 _example(
@@ -63,7 +63,7 @@ def held_out_examples(split: Split, catalog: Catalog, seed: int = 1) -> list[Exa
     rng = random.Random(seed)
     examples = []
     for stage in ("valid", "test"):
-        histories = _by_user(split.history(stage))
+        histories = user_sequences(split.history(stage))
         for row in split.targets(stage).itertuples(index=False):
             items, ratings = histories.get(int(row.user), (np.zeros(0, int), np.zeros(0)))
             if len(items) >= MIN_HISTORY:

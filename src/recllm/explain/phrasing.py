@@ -40,12 +40,14 @@ class Claim:
     """One checkable statement: ``kind`` with the values it asserts."""
 
     kind: str  # genre_count | liked_count | history_item | rating | item_genre | item_year
+    # | item_feature (review explanations)
     genre: str | None = None
     count: int | None = None
     window: int | None = None
     title: str | None = None
     rating: int | None = None
     year: int | None = None
+    feature: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from recllm.errors import RecLLMError
 from recllm.explain.facts import Facts
+from recllm.explain.reviews import ReviewFacts
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -33,7 +34,7 @@ def detokenize(tokens: list[str]) -> str:
     return _NO_SPACE_BEFORE.sub(r"\1", " ".join(tokens))
 
 
-def slots(facts: Facts) -> dict[str, str]:
+def slots(facts: Facts | ReviewFacts) -> dict[str, str]:
     """Slot -> title for one pair."""
     filled = {ITEM_SLOT: facts.title}
     for slot, entry in zip(HISTORY_SLOTS, facts.attributed, strict=False):
@@ -41,23 +42,26 @@ def slots(facts: Facts) -> dict[str, str]:
     return filled
 
 
-def delexicalise(text: str, facts: Facts) -> str:
+def delexicalise(text: str, facts: Facts | ReviewFacts) -> str:
     """Titles replaced by their slots, longest title first (one may contain another)."""
     for slot, title in sorted(slots(facts).items(), key=lambda kv: -len(kv[1])):
         text = text.replace(title, f" {slot} ")
     return " ".join(text.split())
 
 
-def relexicalise(tokens: list[str], facts: Facts) -> str:
+def relexicalise(tokens: list[str], facts: Facts | ReviewFacts) -> str:
     """Generated tokens back to text, slots filled with titles ("" for an empty slot)."""
     filled = slots(facts)
     empty = {ITEM_SLOT, *HISTORY_SLOTS} - set(filled)  # fewer cited films than slots
     return detokenize([filled.get(t, t) for t in tokens if t not in empty])
 
 
-def source_tokens(facts: Facts) -> list[str]:
+def source_tokens(facts: Facts | ReviewFacts) -> list[str]:
     """The facts as the generator reads them: item, its genres and year, the recent genre
-    counts and liked counts, and each cited history item's genres and rating."""
+    counts and liked counts, and each cited history item's genres and rating (for review
+    explanations: the item's features and the user's)."""
+    if isinstance(facts, ReviewFacts):
+        return facts.source_tokens(ITEM_SLOT)
     tokens = [ITEM_SLOT, "genres", *(g.lower() for g in facts.genres)]
     if facts.year is not None:
         tokens += ["year", str(facts.year)]

@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from recllm.explain.facts import Facts, facts_for
 from recllm.explain.faithfulness import FaithfulnessChecker
 from recllm.explain.generator import Conditioning, ExplanationGenerator, GeneratorConfig
 from recllm.explain.phrasing import realise
+from recllm.explain.reviews import AnyFacts, ReviewCorpus, has_reviews, review_examples
 from recllm.explain.vocab import (
     Vocab,
     delexicalise,
@@ -46,6 +48,7 @@ from recllm.routing.catalog import Catalog
 
 log = logging.getLogger(__name__)
 MANIFEST = "explainer.json"
+TARGETS = ("auto", "facts", "reviews")
 
 
 @dataclass
@@ -55,8 +58,11 @@ class ExplainerTrainConfig:
     run_dir: str = "runs/ml-100k"  # the trained recommender it explains
     output_dir: str = "runs/explainer"
     data_dir: str | None = None
-    per_user: int = 5  # training pairs from the end of each training sequence
-    phrasings: int = 3  # true reasons realised per training pair
+    # facts: reasons realised from MovieLens-style facts; reviews: sentences extracted
+    # from the users' reviews; auto: reviews when the interactions carry review text
+    targets: str = "auto"
+    per_user: int = 5  # training pairs from the end of each training sequence (facts)
+    phrasings: int = 3  # true reasons realised per training pair (facts)
     epochs: int = 8
     batch_size: int = 64
     lr: float = 1e-3
@@ -72,6 +78,8 @@ class ExplainerTrainConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             problems.append(f"lr must be > 0, got {self.lr}")
+        if self.targets not in TARGETS:
+            problems.append(f"targets must be one of {TARGETS}, got {self.targets!r}")
         ConfigError.collect("explainer training", problems)
 
 
@@ -129,20 +137,32 @@ def recommender_signals(
     return Signals(np.concatenate(users), attributions, item_vectors)
 
 
-def pair_facts(
-    run: LoadedRun, catalog: Catalog, pairs: list[Example]
-) -> tuple[list[Facts], Signals]:
-    """Facts of each pair, attributed by the recommender, and its signals."""
+def pair_signals(run: LoadedRun, pairs: list[Example]) -> Signals:
+    """The recommender's signals for each pair (its ratings as behaviour weights)."""
     train = run.split.train
     scale = float(train["rating"].max()) if "rating" in train else 1.0  # ratings -> weights
-    signals = recommender_signals(
+    return recommender_signals(
         run, [(e.history, np.nan_to_num(e.ratings / scale, nan=1.0)) for e in pairs]
     )
-    facts = [
+
+
+def attributed_facts(catalog: Catalog, pairs: list[Example], signals: Signals) -> list[Facts]:
+    """Facts of each pair, its history weighed by the recommender's attribution."""
+    return [
         facts_for(catalog, e.history, e.item, e.ratings, attribution)
         for e, attribution in zip(pairs, signals.attribution, strict=True)
     ]
-    return facts, signals
+
+
+def pair_facts(
+    run: LoadedRun, catalog: Catalog, pairs: list[Example], corpus: ReviewCorpus | None = None
+) -> tuple[list[AnyFacts], Signals]:
+    """Facts of each pair (attributed facts, or review facts from ``corpus`` when given)
+    and the recommender's signals."""
+    signals = pair_signals(run, pairs)
+    if corpus is not None:
+        return [corpus.facts(e.user, e.item) for e in pairs], signals
+    return list(attributed_facts(catalog, pairs, signals)), signals
 
 
 class Explainer:
@@ -158,6 +178,7 @@ class Explainer:
         generator: ExplanationGenerator,
         vocab: Vocab,
         cache_size: int = 10_000,
+        corpus: ReviewCorpus | None = None,
     ) -> None:
         self.run = run
         self.generator = generator
@@ -167,7 +188,10 @@ class Explainer:
         self.rng = torch.Generator().manual_seed(0)  # sampling of verified candidates
         self.fallbacks = 0
         self.catalog = Catalog.from_dataset(run.dataset)
-        self.checker = FaithfulnessChecker(self.catalog)
+        self.corpus = corpus  # review explanations: their facts and checker
+        self.checker: FaithfulnessChecker | ReviewCorpus = corpus or FaithfulnessChecker(
+            self.catalog
+        )
 
     @classmethod
     def load(cls, folder: Path, data_dir: Path | None = None) -> Explainer:
@@ -178,14 +202,20 @@ class Explainer:
             )
         manifest = json.loads((folder / MANIFEST).read_text())
         run = load_run(Path(manifest["run_dir"]), data_dir, progress=False)
+        corpus = ReviewCorpus(run.split) if manifest.get("targets") == "reviews" else None
         return cls(
-            run, ExplanationGenerator.from_pretrained(folder), Vocab.load(folder / "vocab.json")
+            run,
+            ExplanationGenerator.from_pretrained(folder),
+            Vocab.load(folder / "vocab.json"),
+            corpus=corpus,
         )
 
-    def facts(self, pairs: list[Example]) -> tuple[list[Facts], Signals]:
-        return pair_facts(self.run, self.catalog, pairs)
+    def facts(self, pairs: list[Example]) -> tuple[list[AnyFacts], Signals]:
+        return pair_facts(self.run, self.catalog, pairs, self.corpus)
 
-    def conditioning(self, facts: list[Facts], signals: Signals, rows: list[int]) -> Conditioning:
+    def conditioning(
+        self, facts: Sequence[AnyFacts], signals: Signals, rows: list[int]
+    ) -> Conditioning:
         user = None if signals.user is None else torch.from_numpy(signals.user[rows]).float()
         chosen = [facts[i] for i in rows]
         return build_conditioning(
@@ -251,7 +281,7 @@ class Explainer:
             texts += [c for c in chosen if c is not None]
         return texts
 
-    def _texts(self, ids: list[list[int]], facts: list[Facts], rows: list[int]) -> list[str]:
+    def _texts(self, ids: list[list[int]], facts: Sequence[AnyFacts], rows: list[int]) -> list[str]:
         return [
             relexicalise(self.vocab.decode(i), facts[r]) for r, i in zip(rows, ids, strict=True)
         ]
@@ -306,6 +336,16 @@ def _cache_key(pair: Example, method: str) -> tuple[int, int, int, str]:
     return (pair.user, pair.item, len(pair.history), method)
 
 
+def review_corpus(run: LoadedRun, targets: str) -> ReviewCorpus | None:
+    """The review corpus when explanations are extracted from reviews, else None."""
+    reviews = has_reviews(run.split.train)
+    if targets == "reviews" and not reviews:
+        raise ConfigError(f"targets=reviews, but dataset {run.dataset.name!r} has no review text")
+    return (
+        ReviewCorpus(run.split) if targets == "reviews" or (targets == "auto" and reviews) else None
+    )
+
+
 def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
     """Train the generator for ``config.run_dir``; save it; return the manifest."""
     from recllm.provenance import provenance, write_json
@@ -318,13 +358,24 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
     data_dir = Path(config.data_dir) if config.data_dir else None
     run = load_run(Path(config.run_dir), data_dir, progress=config.progress)
     catalog = Catalog.from_dataset(run.dataset)
-    pairs = training_examples(run.split, catalog, config.per_user, config.seed)
-    facts, signals = pair_facts(run, catalog, pairs)
+    corpus = review_corpus(run, config.targets)
     rows, texts = [], []
-    for i, f in enumerate(facts):
-        for _ in range(config.phrasings):
-            rows.append(i)
-            texts.append(delexicalise(realise(f, rng).text, f))
+    if corpus is None:
+        pairs = training_examples(run.split, catalog, config.per_user, config.seed)
+        signals = pair_signals(run, pairs)
+        facts: list[AnyFacts] = []
+        for i, f in enumerate(attributed_facts(catalog, pairs, signals)):
+            facts.append(f)
+            for _ in range(config.phrasings):
+                rows.append(i)
+                texts.append(delexicalise(realise(f, rng).text, f))
+    else:
+        pairs, skipped = review_examples(corpus, "train")
+        log.info("%d training reviews have no sentence naming a feature: left out", skipped)
+        signals = pair_signals(run, pairs)
+        facts = [corpus.facts(e.user, e.item) for e in pairs]
+        rows = list(range(len(pairs)))
+        texts = [delexicalise(e.text, f) for e, f in zip(pairs, facts, strict=True)]
     vocab = Vocab.build([tokenize(t) for t in texts] + [source_tokens(f) for f in facts])
     gen_config = GeneratorConfig(
         **{
@@ -335,7 +386,7 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         }
     )
     generator = ExplanationGenerator(gen_config)
-    explainer = Explainer(run, generator, vocab)
+    explainer = Explainer(run, generator, vocab, corpus=corpus)
     optimizer = torch.optim.AdamW(generator.parameters(), lr=config.lr, weight_decay=0.01)
     begin = time.perf_counter()
     history = []
@@ -364,6 +415,7 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
     manifest = {
         "run_dir": config.run_dir,
         "dataset": run.dataset.name,
+        "targets": "facts" if corpus is None else "reviews",
         "training_pairs": len(pairs),
         "training_sentences": len(texts),
         "vocab_size": len(vocab),

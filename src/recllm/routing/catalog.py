@@ -133,8 +133,15 @@ class Catalog:
 
     @classmethod
     def from_dataset(cls, dataset: Dataset) -> Catalog:
+        """The dataset's catalogue; items without titles (Amazon reviews without metadata)
+        are named by the dataset's item text ("Product B0001")."""
+        from recllm.data.text import item_texts
+
         counts = np.bincount(dataset.interactions["item"].to_numpy(), minlength=dataset.n_items)
-        return cls(dataset.name, dataset.items, counts)
+        items = dataset.items
+        if "title" not in items.columns:
+            items = items.assign(title=item_texts(dataset))
+        return cls(dataset.name, items, counts)
 
     @property
     def genres(self) -> list[str]:
