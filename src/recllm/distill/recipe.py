@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from recllm.models.losses import LossWeights, total_loss
 from recllm.models.recllm import RecLLMModel
 from recllm.recipes.inference import load_run
 from recllm.recipes.models import TrainableModel
-from recllm.recipes.train import TrainRecipe
+from recllm.recipes.train import TrainRecipe, optimiser_step
 
 log = logging.getLogger(__name__)
 
@@ -153,14 +154,9 @@ class DistillRecipe(TrainRecipe):
             sampler.set_epoch(epoch)
             total = 0.0
             for batch in tqdm(loader, desc=f"pre-distillation {epoch + 1}", disable=not t.progress):
-                optimizer.zero_grad(set_to_none=True)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
-                    loss = self._loss(batch, teacher, with_rec=False)
-                loss.backward()
-                if t.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
-                optimizer.step()
-                total += loss.item()
+                total += optimiser_step(
+                    optimizer, params, partial(self._loss, batch, teacher, with_rec=False), t
+                )
             losses.append(total / max(len(loader), 1))
             log.info("pre-distillation epoch %d: loss %.4f", epoch + 1, losses[-1])
         return {

@@ -17,7 +17,9 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -267,6 +269,24 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
     return factor
 
 
+def optimiser_step(
+    optimizer: torch.optim.Optimizer,
+    params: Iterable[torch.nn.Parameter],
+    batch_loss: Callable[[], torch.Tensor],
+    trainer: TrainerConfig,
+) -> float:
+    """One optimisation step, the same in every stage that trains a model: the loss under
+    bf16 autocast (when on), backward, gradient clipping (when on), step."""
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=trainer.bf16):
+        loss = batch_loss()
+    loss.backward()
+    if trainer.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, trainer.grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
 class TrainRecipe:
     """One training run. Call :meth:`setup`, :meth:`train`, then :meth:`cleanup`."""
 
@@ -480,16 +500,11 @@ class TrainRecipe:
             unit="batch",
         )
         for batch in bar:
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
-                loss = self._batch_loss(batch)
-            loss.backward()
-            if t.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
-            self.optimizer.step()
+            value = optimiser_step(
+                self.optimizer, self.model.parameters(), partial(self._batch_loss, batch), t
+            )
             self.scheduler.step()
             self.state["step"] += 1
-            value = loss.item()
             total += value
             batches += 1
             bar.set_postfix(loss=f"{value:.4f}")
