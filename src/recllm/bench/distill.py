@@ -70,6 +70,16 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM). Not ``ru_maxrss``: Linux keeps
+    that across exec, so a spawned child would report its parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return float("nan")
+
+
 def _serve(
     run_dir: str, int8: bool, requests_path: str, threads: int, repeats: int, out: Any
 ) -> None:
@@ -117,7 +127,7 @@ def _serve(
         for rows in batches:
             request(rows)
         seconds = time.perf_counter() - began
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = _peak_rss_mb()
     out.put(
         {
             "parameters": parameters,
