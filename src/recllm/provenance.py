@@ -55,7 +55,18 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux: ru_maxrss is in KB)."""
+    """Peak resident memory of this process so far, in MB.
+
+    Linux: VmHWM, the process's own high-water mark. ``ru_maxrss`` survives exec, so a
+    spawned child (a served model, a ``recllm train`` started by a benchmark) would
+    report its parent's peak. Elsewhere ``ru_maxrss`` (KB on Linux-likes)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

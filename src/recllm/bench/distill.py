@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from recllm.errors import RecLLMError
+from recllm.provenance import peak_rss_mb
 
 RESULTS_FILE = "distill/{dataset}.json"
 HISTORY = 50
@@ -68,16 +69,6 @@ def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * resource.getpagesize() / 2**20
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak resident memory (VmHWM). Not ``ru_maxrss``: Linux keeps
-    that across exec, so a spawned child would report its parent's peak."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    return float("nan")
 
 
 def _serve(
@@ -127,7 +118,7 @@ def _serve(
         for rows in batches:
             request(rows)
         seconds = time.perf_counter() - began
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
     out.put(
         {
             "parameters": parameters,
