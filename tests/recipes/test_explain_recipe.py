@@ -60,6 +60,40 @@ def test_explainer_uses_the_recommenders_signals_and_explains(explainer_dir: Pat
     assert explainer.checker.check(verified, pair.history, pair.item, pair.ratings).faithful
 
 
+@pytest.mark.parametrize("candidates", [1, 4])
+def test_verify_keeps_the_first_verified_candidate_in_attempt_order(
+    explainer_dir: Path, monkeypatch: pytest.MonkeyPatch, candidates: int
+) -> None:
+    """Greedy first; the rows it fails are re-drafted together in one sampled pass, and
+    each keeps its earliest verified sample; rows with none get the template."""
+    explainer = Explainer.load(explainer_dir)
+    pairs = [pair_for(explainer, "1", new_item(explainer, "1"))] * 3
+    passes: list[tuple[str, int]] = []
+    real_generate = explainer.generator.generate
+
+    def generate(cond, method="greedy", **kw):  # type: ignore[no-untyped-def]
+        ids = real_generate(cond, method, **kw)
+        passes.append((method, len(ids)))
+        return ids
+
+    def texts(ids, facts, rows):  # type: ignore[no-untyped-def]
+        prefix = "g" if passes[-1][0] == "greedy" else "s"
+        return [f"{prefix}{j}" for j in range(len(rows))]
+
+    monkeypatch.setattr(explainer.generator, "generate", generate)
+    monkeypatch.setattr(explainer, "_texts", texts)
+    # greedy verifies row 1 only; failed rows 0 and 2 are sampled attempt-major
+    # (s0 row 0, s1 row 2, s2 row 0, s3 row 2, s4 row 0, s5 row 2)
+    monkeypatch.setattr(explainer, "_verified", lambda text, pair: text in {"g1", "s2", "s3", "s4"})
+    out = explainer.explain(pairs, verify=True, candidates=candidates)
+    if candidates == 1:
+        assert passes == [("greedy", 3)] and explainer.fallbacks == 2
+        assert out[1] == "g1" and out[0] == out[2] != "g0"  # the template sentence
+    else:
+        assert passes == [("greedy", 3), ("sample", 6)] and explainer.fallbacks == 0
+        assert out == ["s2", "g1", "s3"]
+
+
 def test_bad_requests(explainer_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     explainer = Explainer.load(explainer_dir)
     owned = str(

@@ -255,31 +255,38 @@ class Explainer:
         for start in range(0, len(pairs), batch):
             rows = list(range(start, min(start + batch, len(pairs))))
             cond = self.conditioning(facts, signals, rows)
-            drafts = [self._texts(self.generator.generate(cond, method, **decoding), facts, rows)]
+            drafts = self._texts(self.generator.generate(cond, method, **decoding), facts, rows)
             if not verify:
-                texts += drafts[0]
+                texts += drafts
                 continue
-            chosen: list[str | None] = [None] * len(rows)
-            for attempt in range(candidates):
-                if attempt:
-                    sampled = self.generator.generate(cond, "sample", top_k=10, generator=self.rng)
-                    drafts.append(self._texts(sampled, facts, rows))
-                for k, r in enumerate(rows):
-                    if (
-                        chosen[k] is None
-                        and self.checker.check(
-                            drafts[-1][k], pairs[r].history, pairs[r].item, pairs[r].ratings
-                        ).faithful
-                    ):
-                        chosen[k] = drafts[-1][k]
-                if all(c is not None for c in chosen):
-                    break
+            chosen: list[str | None] = [
+                text if self._verified(text, pairs[r]) else None
+                for text, r in zip(drafts, rows, strict=True)
+            ]
+            pending = [k for k, text in enumerate(chosen) if text is None]
+            if pending and candidates > 1:
+                # All further candidates of all failed rows in one sampled decoding pass
+                # (attempt-major), so a hard pair costs two passes, not ``candidates``.
+                again = [rows[k] for k in pending] * (candidates - 1)
+                sampled = self.generator.generate(
+                    self.conditioning(facts, signals, again),
+                    "sample",
+                    top_k=10,
+                    generator=self.rng,
+                )
+                for j, text in enumerate(self._texts(sampled, facts, again)):
+                    k = pending[j % len(pending)]
+                    if chosen[k] is None and self._verified(text, pairs[rows[k]]):
+                        chosen[k] = text
             for k, r in enumerate(rows):
                 if chosen[k] is None:
                     self.fallbacks += 1
                     chosen[k] = template_reason(facts[r])
             texts += [c for c in chosen if c is not None]
         return texts
+
+    def _verified(self, text: str, pair: Example) -> bool:
+        return self.checker.check(text, pair.history, pair.item, pair.ratings).faithful
 
     def _texts(self, ids: list[list[int]], facts: Sequence[AnyFacts], rows: list[int]) -> list[str]:
         return [
