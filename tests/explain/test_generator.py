@@ -53,6 +53,19 @@ def test_forward_shapes_and_learning() -> None:
     assert len(sampled) == 2 and all(len(s) <= 8 for s in sampled)
 
 
+def test_next_token_logits_are_the_last_position_of_the_full_decode() -> None:
+    """Decoding projects only the last state onto the vocabulary; it must equal the
+    teacher-forced logits of that position."""
+    model = tiny().eval()
+    cond, target = batch()
+    memory, memory_mask = model.encode(cond)
+    with torch.no_grad():
+        full = model.decode(target[:, :3], memory, memory_mask)
+        last = model.next_logits(target[:, :3], memory, memory_mask)
+    assert last.shape == (2, 12)
+    torch.testing.assert_close(last, full[:, -1])
+
+
 def test_conditioning_is_optional_and_errors_are_clear(tmp_path: Path) -> None:
     model = tiny(user_dim=0, item_dim=0)
     cond, target = batch()

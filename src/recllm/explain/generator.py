@@ -119,11 +119,21 @@ class ExplanationGenerator(nn.Module):
 
     def decode(self, tokens: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
         """(B, T) tokens so far -> (B, T, vocab) next-token logits."""
+        return self.norm(self._states(tokens, memory, memory_mask)) @ self.embed.weight.T
+
+    def next_logits(self, tokens: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        """(B, T) tokens so far -> (B, vocab) logits of the next token only: decoding
+        needs no vocabulary projection of the earlier positions."""
+        states = self._states(tokens, memory, memory_mask)[:, -1]
+        return self.norm(states) @ self.embed.weight.T
+
+    def _states(self, tokens: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        """(B, T, d) decoder states; the output projection is the tied input embedding."""
         length = tokens.shape[1]
         positions = torch.arange(length, device=tokens.device)
         x = self.embed(tokens) * math.sqrt(self.config.d_model) + self.positions(positions)
         causal = torch.ones(length, length, dtype=torch.bool, device=tokens.device).triu(1)
-        h = self.decoder(
+        return self.decoder(
             x,
             memory,
             tgt_mask=causal,
@@ -131,7 +141,6 @@ class ExplanationGenerator(nn.Module):
             tgt_key_padding_mask=tokens == self.pad_id,
             memory_key_padding_mask=memory_mask,
         )
-        return self.norm(h) @ self.embed.weight.T  # tied output embedding
 
     def forward(self, cond: Conditioning, target: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher-forced logits (B, T, V) and the token cross-entropy L_gen.
@@ -169,7 +178,7 @@ class ExplanationGenerator(nn.Module):
         tokens = torch.full((len(memory), 1), self.bos_id, dtype=torch.long)
         done = torch.zeros(len(memory), dtype=torch.bool)
         for _ in range(self.config.max_target):
-            logits = self.decode(tokens, memory, memory_mask)[:, -1]
+            logits = self.next_logits(tokens, memory, memory_mask)
             if method == "greedy":
                 step = logits.argmax(-1)
             else:
@@ -193,9 +202,9 @@ class ExplanationGenerator(nn.Module):
         for _ in range(self.config.max_target):
             tokens = torch.tensor([b for b, _ in beams])
             logp = torch.log_softmax(
-                self.decode(
+                self.next_logits(
                     tokens, memory.expand(len(beams), -1, -1), memory_mask.expand(len(beams), -1)
-                )[:, -1],
+                ),
                 -1,
             )
             candidates = []
