@@ -10,7 +10,9 @@ import pytest
 from recllm.cli import main
 
 
-def write_record(folder: Path, name: str, ndcg: float, history: bool = True) -> None:
+def write_record(
+    folder: Path, name: str, ndcg: float, history: bool = True, groups: dict | None = None
+) -> None:
     record = {
         "model": name,
         "test": {
@@ -32,6 +34,7 @@ def write_record(folder: Path, name: str, ndcg: float, history: bool = True) -> 
         ]
         if history
         else [],
+        **({"test_groups": groups} if groups else {}),
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(record))
@@ -56,6 +59,25 @@ def test_report_has_tables_plots_and_sources(
     for plot in ("metrics", "validation", "time-vs-accuracy"):
         assert (out / f"ml-100k-{plot}.png").stat().st_size > 1000
         assert f"(ml-100k-{plot}.png)" in text
+
+
+def test_cold_and_warm_figures_get_their_own_columns(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    groups = {
+        "cold": {"recall@10": 0.25, "ndcg@10": 0.125, "n_users": 92},
+        "warm": {"recall@10": 0.5, "ndcg@10": 0.25, "n_users": 851},
+    }
+    write_record(results / "ml-100k", "recllm-adapter", 0.1, groups=groups)
+    write_record(results / "ml-100k", "popularity", 0.03)  # no groups: empty cells
+    out = tmp_path / "report"
+    assert main(["report", "--results-dir", str(results), "--out", str(out)]) == 0
+    lines = (out / "report.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| model"))
+    assert "cold recall@10 | cold ndcg@10 | cold users | warm recall@10" in header
+    ours = next(line for line in lines if line.startswith("| recllm-adapter"))
+    assert "| 0.2500 | 0.1250 | 92 | 0.5000 | 0.2500 | 851 |" in ours
+    popularity = next(line for line in lines if line.startswith("| popularity"))
+    assert popularity.count("|") == header.count("|")
 
 
 def test_report_errors_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

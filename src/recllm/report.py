@@ -48,6 +48,7 @@ class ModelResult:
     valid_curve: list[tuple[int, float]]
     command: str
     git_commit: str
+    groups: dict[str, dict[str, float]]  # test metrics per target group (cold / warm items)
 
 
 def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
@@ -79,19 +80,33 @@ def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
                 valid_curve=curve,
                 command=str(record.get("command", "")),
                 git_commit=str(record.get("git_commit", ""))[:12],
+                groups=record.get("test_groups", {}),
             )
         )
     return datasets
 
 
+GROUP_METRICS = ("recall@10", "ndcg@10")
+
+
 def _table(results: list[ModelResult]) -> str:
+    """One row per model, by NDCG@10; with per-group columns (e.g. a cold-start split's
+    cold and warm test targets, and their user counts) when any record has groups."""
+    groups = sorted({g for r in results for g in r.groups})
+    group_columns = [f"{g} {m}" for g in groups for m in (*GROUP_METRICS, "users")]
     header = (
-        "| model | " + " | ".join(METRICS) + " | epochs | s/epoch | peak MB | trainable params |"
+        "| model | "
+        + " | ".join([*METRICS, *group_columns])
+        + " | epochs | s/epoch | peak MB | trainable params |"
     )
-    rule = "|---|" + "---:|" * (len(METRICS) + 4)
+    rule = "|---|" + "---:|" * (len(METRICS) + len(group_columns) + 4)
     rows = [header, rule]
     for r in sorted(results, key=lambda r: r.test.get("ndcg@10", 0.0)):
         cells = [f"{r.test[m]:.4f}" if m in r.test else "" for m in METRICS]
+        for g in groups:
+            figures = r.groups.get(g, {})
+            cells += [f"{figures[m]:.4f}" if m in figures else "" for m in GROUP_METRICS]
+            cells.append(f"{int(figures['n_users']):,}" if "n_users" in figures else "")
         spe = f"{r.seconds_per_epoch:.1f}" if r.seconds_per_epoch else ""
         mem = f"{r.peak_rss_mb:,.0f}" if r.peak_rss_mb else ""
         params = f"{r.trainable_parameters:,}" if r.trainable_parameters else "0"
