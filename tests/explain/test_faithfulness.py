@@ -59,6 +59,13 @@ def test_every_generated_reason_is_verified() -> None:
         ("Like The Usual Suspects, it is a comedy film.", 1, 2),  # not a crime film
         ("You will love it, trust me.", 0, 1),  # nothing checkable: a failure
         ("Sabrina: it is a comedy film. It is great fun.", 1, 2),  # one vague sentence
+        # after a cited film, "it" may mean that film: the claim must hold for both
+        ("Sabrina: you saw Toy Story, and it came out in 1995.", 3, 3),  # both 1995
+        ("Sabrina: you saw Star Wars, and it came out in 1995.", 2, 3),  # Star Wars: 1977
+        ("Sabrina: you saw Star Wars. Also, it is a comedy film.", 2, 3),
+        ("Sabrina: you saw Toy Story, and it is a comedy film.", 3, 3),  # both comedies
+        ("Sabrina: you saw Star Wars, and Sabrina came out in 1995.", 2, 2),  # named
+        ("Sabrina: it came out in 1995, and you saw Star Wars.", 2, 2),  # pronoun first
     ],
 )
 def test_false_or_vague_claims_fail(text: str, verified: int, total: int) -> None:

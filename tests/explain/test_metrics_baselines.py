@@ -29,9 +29,13 @@ def test_metrics() -> None:
 
 def test_template_is_always_faithful_and_retrieval_returns_a_training_text() -> None:
     history = np.array([5, 0, 1])
+    checker = FaithfulnessChecker(CATALOG)
     text = template_reason(facts_for(CATALOG, history, 4))
-    assert text == "Sabrina: you recently watched Toy Story, and it is a comedy film."
-    assert FaithfulnessChecker(CATALOG).check(text, history, 4).faithful
+    assert text == "Sabrina: like Toy Story, it is a comedy film."  # a genre they share
+    assert checker.check(text, history, 4).faithful
+    text = template_reason(facts_for(CATALOG, np.array([5, 1]), 4))  # nothing shared
+    assert text.endswith("it is a comedy film, and you recently watched The Usual Suspects.")
+    assert checker.check(text, np.array([5, 1]), 4).faithful
     train = [
         Example(0, 2, np.array([1, 2]), np.ones(2), "crime text", ()),
         Example(1, 0, np.array([4, 3]), np.ones(2), "comedy text", ()),

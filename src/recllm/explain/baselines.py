@@ -28,10 +28,15 @@ def template_reason(facts: Facts | ReviewFacts) -> str:
         genre = facts.genres[0].lower() if facts.genres else "new"
         return f"{title}: it is a {genre} film."
     cited = facts.attributed[0]
-    shared = [g for g in facts.genres if g in cited.genres] or list(facts.genres)
-    genre = shared[0].lower() if shared else "new"
+    if not facts.genres:
+        return f"{title}: you recently watched {cited.title}."
+    shared = [g for g in facts.genres if g in cited.genres]
+    genre = (shared or list(facts.genres))[0].lower()
     article = "an" if genre[:1] in "aeiou" else "a"
-    return f"{title}: you recently watched {cited.title}, and it is {article} {genre} film."
+    if shared:
+        return f"{title}: like {cited.title}, it is {article} {genre} film."
+    # the item's genre before the cited film: after it, "it" could be read as that film
+    return f"{title}: it is {article} {genre} film, and you recently watched {cited.title}."
 
 
 class RetrievalBaseline:

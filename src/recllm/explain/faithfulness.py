@@ -6,6 +6,10 @@ films of a genre among the last N (checked by counting), how many of them were r
 stars or more, a title's star rating, the recommended item's genre (and a cited film's,
 when the clause names one) and its year. A sentence in which nothing checkable is found
 counts as a failure, so vague or invented prose cannot pass.
+
+A pronoun ("it", "this one") after an earlier clause has cited a history film could be
+read as that film ("You saw Fargo, and it came out in 1990"): such a claim must then hold
+for the cited film as well as for the recommended item, so no reading of it is false.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _CLAUSES = re.compile(r"\s*(?:[;:]|,\s*and\s+|\band\b|\balso\b,?)\s*", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9'\-]+|\u27e8\d+\u27e9")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_PRONOUN = re.compile(r"\b(?:it|this one)\b", re.IGNORECASE)
 _LIKED = re.compile(r"(?:4|four) stars or more|at least (?:4|four) stars", re.IGNORECASE)
 
 
@@ -83,15 +88,20 @@ class FaithfulnessChecker:
         marked, titles = self._mark_titles(text)
         result = Check()
         item_key = normalise(str(self.catalog.titles[item]))
+        antecedent: str | None = None  # the last history film cited so far
         for sentence in _SENTENCES.split(marked.strip()):
             body = _OPENERS.sub("", sentence).strip(" .!?")
             if not body:
                 continue  # only the opener ("Why Fargo?")
             found = 0
             for clause in _CLAUSES.split(body):
-                for claim in self._claims(clause, titles, item_key):
+                claims = self._claims(clause, titles, item_key)
+                claims += self._pronoun_readings(clause, claims, titles, antecedent)
+                for claim in claims:
                     result.claims.append((claim, self._verify(claim, history, item, ratings)))
                     found += 1
+                    if claim.kind == "history_item":
+                        antecedent = claim.title
             if not found:
                 result.empty_sentences.append(_MARK.sub(lambda m: titles[int(m.group(1))], body))
         return result
@@ -170,6 +180,21 @@ class FaithfulnessChecker:
         return claims
 
     @staticmethod
+    def _pronoun_readings(
+        clause: str, claims: list[Claim], titles: list[str], antecedent: str | None
+    ) -> list[Claim]:
+        """The same item claims about ``antecedent``, when the clause's pronoun could mean
+        it: the clause cites no film and does not name the item, and an earlier one cited
+        ``antecedent``."""
+        if antecedent is None or _MARK.search(clause) or not _PRONOUN.search(clause):
+            return []
+        return [
+            Claim(c.kind, genre=c.genre, year=c.year, title=antecedent)
+            for c in claims
+            if c.kind in ("item_genre", "item_year") and c.title is None
+        ]
+
+    @staticmethod
     def _window(words: list[str]) -> tuple[int | None, int]:
         """The N of "last N" / "the N films you saw most recently", and its word index."""
         for i, word in enumerate(words[:-1]):
@@ -224,5 +249,8 @@ class FaithfulnessChecker:
                 ok = ok and any(claim.genre in catalog.genres_of[c] for c in codes(claim.title))
             return ok
         if claim.kind == "item_year":
-            return bool(catalog.years[item] == claim.year)
+            ok = bool(catalog.years[item] == claim.year)
+            if claim.title is not None:  # a pronoun that could also mean this cited film
+                ok = ok and any(catalog.years[c] == claim.year for c in codes(claim.title))
+            return ok
         return False

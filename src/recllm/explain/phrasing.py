@@ -9,6 +9,7 @@ Each clause records the claims it makes; the faithfulness checker must confirm t
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -192,6 +193,21 @@ OPENERS = ["Recommended {title}: ", "{title}: ", "We picked {title} because ", "
 JOINERS = [", and ", "; ", ". Also, ", " and "]
 
 
+_PRONOUN = re.compile(r"\b(?:it|this one)\b")
+
+
+def _name_the_item_after_a_citation(clauses: list[Clause], title: str) -> list[Clause]:
+    """After a clause has cited a history film, "it" could be read as that film ("you saw
+    Fargo, and it came out in 1990"), so later clauses name the item instead."""
+    out, cited = [], False
+    for text, claims in clauses:
+        if cited:
+            text = _PRONOUN.sub(title, text)
+        cited = cited or any(c.kind == "history_item" for c in claims)
+        out.append((text, claims))
+    return out
+
+
 def realise(facts: Facts, rng: random.Random) -> Reason:
     """One reason sentence for ``facts`` with its claims (never a claim that is false)."""
     mains = [c for fn in rng.sample(MAIN, len(MAIN)) if (c := fn(facts, rng)) is not None]
@@ -203,6 +219,7 @@ def realise(facts: Facts, rng: random.Random) -> Reason:
             clauses.append(rng.choice(more))
     if not clauses:  # no history fact at all: say what the item is
         clauses = [c for fn in EXTRA if (c := fn(facts, rng)) is not None][:1]
+    clauses = _name_the_item_after_a_citation(clauses, facts.title)
     opener = rng.choice(OPENERS).format(title=facts.title)
     body = rng.choice(JOINERS).join(text for text, _ in clauses) if clauses else ""
     if not body:
