@@ -118,3 +118,35 @@ def test_total_loss_weights_and_absent_terms() -> None:
         total_loss()
     with pytest.raises(ConfigError):
         LossWeights(gen=-1.0)
+
+
+@pytest.mark.parametrize("name", ["ce", "bpr", "bce"])
+def test_items_outside_the_pool_get_no_gradient(name: str) -> None:
+    """A cold-start split's held-out items stay out of training: no softmax mass, never
+    a sampled negative, so their embeddings receive no gradient at all."""
+    torch.manual_seed(0)
+    queries = torch.randn(4, 5, 8)
+    items = torch.randn(10, 8, requires_grad=True)
+    targets = torch.randint(0, 7, (4, 5))  # held-out items 7, 8, 9 are never targets
+    mask = torch.ones(4, 5, dtype=torch.bool)
+    pool = torch.arange(7)
+    loss = recommendation_loss(
+        name, queries, items, targets, mask, 20, torch.Generator().manual_seed(0), pool
+    )
+    loss.backward()
+    assert items.grad is not None
+    assert torch.all(items.grad[7:] == 0) and items.grad[:7].abs().sum() > 0
+    items.grad = None
+    recommendation_loss(
+        name, queries, items, targets, mask, 20, torch.Generator().manual_seed(0)
+    ).backward()
+    assert items.grad is not None and items.grad[7:].abs().sum() > 0  # without the pool they do
+
+
+def test_pool_ce_is_the_softmax_over_the_pool() -> None:
+    torch.manual_seed(1)
+    queries, items = torch.randn(1, 2, 4), torch.randn(5, 4)
+    targets, mask = torch.tensor([[0, 2]]), torch.ones(1, 2, dtype=torch.bool)
+    pool = torch.tensor([0, 1, 2])
+    expected = F.cross_entropy(queries[0] @ items[:3].T, targets[0])
+    assert cross_entropy_loss(queries, items, targets, mask, pool) == pytest.approx(float(expected))

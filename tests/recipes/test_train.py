@@ -233,3 +233,27 @@ def test_early_stop_survives_resume(tmp_path: Path) -> None:
     assert stopped.state["stopped"] and stopped.state["epoch"] < 6
     again = run(toy_config(tmp_path, "stop", epochs=6, patience=1, lr=1e-6), resume=True)
     assert again.state["epoch"] == stopped.state["epoch"]
+
+
+def test_cold_start_items_stay_out_of_training(tmp_path: Path) -> None:
+    """On a cold-start split the held-out items are never scored by the training loss,
+    so the ID embeddings of the items training never saw do not move."""
+    config = toy_config(tmp_path, "cold", epochs=1, loss="ce", weight_decay=0.0)
+    config.model = "sasrec"
+    config.sasrec.d_model = 16
+    config.sasrec.max_len = 8
+    config.data.split.protocol = "cold_start"
+    config.data.split.cold_share = 0.2
+    recipe = TrainRecipe(config)
+    recipe.setup()
+    cold = recipe.split.cold_items
+    pool = recipe.model.training_items
+    assert len(cold) and pool is not None
+    assert set(pool.tolist()) == set(range(recipe.split.n_items)) - set(cold.tolist())
+    before = recipe.model.items.weight.detach().clone()
+    recipe.train()
+    after = recipe.model.items.weight.detach()
+    moved = (after - before).abs().sum(1) > 0
+    assert not moved[torch.from_numpy(cold)].any()
+    assert moved[pool].all()
+    recipe.cleanup()

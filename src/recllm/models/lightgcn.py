@@ -87,6 +87,8 @@ class LightGCN(nn.Module):
 
     def __init__(self, config: CFConfig, adjacency: torch.Tensor) -> None:
         super().__init__()
+        # item ids a training loss may score (None: all); set for cold-start splits
+        self.training_items: torch.Tensor | None = None
         if config.n_users < 1 or config.n_items < 1:
             raise ValueError("CFConfig.n_users and n_items must be set before building")
         expected = config.n_users + config.n_items
@@ -128,7 +130,9 @@ class LightGCN(nn.Module):
     ) -> torch.Tensor:
         """BPR over (user, item, uniform negative) plus the L2 penalty; shapes (B,)."""
         user_final, item_final = self.propagate()
-        negatives, clash = sample_negatives(items.unsqueeze(-1), self.n_items, 1, generator)
+        negatives, clash = sample_negatives(
+            items.unsqueeze(-1), self.n_items, 1, generator, self.training_items
+        )
         negatives = negatives.reshape(-1)
         u = user_final[users]
         margin = (u * (item_final[items] - item_final[negatives])).sum(-1)

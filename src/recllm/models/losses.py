@@ -23,19 +23,28 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def sample_negatives(
-    targets: torch.Tensor, n_items: int, n_negatives: int, generator: torch.Generator | None
+    targets: torch.Tensor,
+    n_items: int,
+    n_negatives: int,
+    generator: torch.Generator | None,
+    pool: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, L, n) uniform negatives and a mask of those still equal to the target.
 
+    ``pool``: the item ids negatives may be (default: all ``n_items``); a cold-start split
+    passes the items seen in training, so held-out items stay out of training entirely.
     A negative that hits the target is re-drawn once; the rare second hit is masked out
     rather than re-drawn again, so the cost stays fixed."""
-    shape = (*targets.shape, n_negatives)
-    negatives = torch.randint(0, n_items, shape, generator=generator, device=targets.device)
+    size = n_items if pool is None else len(pool)
+
+    def draw(shape: tuple[int, ...]) -> torch.Tensor:
+        index = torch.randint(0, size, shape, generator=generator, device=targets.device)
+        return index if pool is None else pool.to(targets.device)[index]
+
+    negatives = draw((*targets.shape, n_negatives))
     clash = negatives == targets.unsqueeze(-1)
     if clash.any():
-        negatives[clash] = torch.randint(
-            0, n_items, (int(clash.sum()),), generator=generator, device=targets.device
-        )
+        negatives[clash] = draw((int(clash.sum()),))
         clash = negatives == targets.unsqueeze(-1)
     return negatives, clash
 
@@ -46,12 +55,13 @@ def _positive_and_negative_scores(
     targets: torch.Tensor,
     n_negatives: int,
     generator: torch.Generator | None,
+    pool: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Scores of the targets (B, L, 1) and of sampled negatives (B, L, n), and the clash mask."""
     n_items = item_embeddings.shape[0]
     safe_targets = targets.clamp(max=n_items - 1)
     positive = (queries * item_embeddings[safe_targets]).sum(-1, keepdim=True)
-    negatives, clash = sample_negatives(safe_targets, n_items, n_negatives, generator)
+    negatives, clash = sample_negatives(safe_targets, n_items, n_negatives, generator, pool)
     negative = torch.einsum("bld,blnd->bln", queries, item_embeddings[negatives])
     return positive, negative, clash
 
@@ -63,6 +73,7 @@ def bpr_loss(
     mask: torch.Tensor,
     n_negatives: int = 1,
     generator: torch.Generator | None = None,
+    pool: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Bayesian personalised ranking with uniformly sampled negatives.
 
@@ -72,12 +83,13 @@ def bpr_loss(
         targets: (B, L) next items; mask: (B, L) bool, True at real positions.
         n_negatives: negatives per position; a negative equal to the target is
             re-drawn once and otherwise masked out.
+        pool: item ids negatives may be (see :func:`sample_negatives`).
 
     Returns:
         scalar mean of ``-log sigmoid(s_pos - s_neg)`` over real positions and negatives.
     """
     positive, negative, clash = _positive_and_negative_scores(
-        queries, item_embeddings, targets, n_negatives, generator
+        queries, item_embeddings, targets, n_negatives, generator, pool
     )
     losses = -F.logsigmoid(positive - negative)
     valid = mask.unsqueeze(-1) & ~clash
@@ -91,6 +103,7 @@ def bce_loss(
     mask: torch.Tensor,
     n_negatives: int = 1,
     generator: torch.Generator | None = None,
+    pool: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy with sampled negatives (the original SASRec objective).
 
@@ -98,7 +111,7 @@ def bce_loss(
     mean over negatives of ``-log sigmoid(-s_neg)``.
     """
     positive, negative, clash = _positive_and_negative_scores(
-        queries, item_embeddings, targets, n_negatives, generator
+        queries, item_embeddings, targets, n_negatives, generator, pool
     )
     real = mask.to(positive.dtype)
     keep = (mask.unsqueeze(-1) & ~clash).to(negative.dtype)
@@ -107,16 +120,25 @@ def bce_loss(
 
 
 def cross_entropy_loss(
-    queries: torch.Tensor, item_embeddings: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+    queries: torch.Tensor,
+    item_embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    pool: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Full-softmax cross-entropy over the catalogue at every real position.
 
     Shapes as in :func:`bpr_loss`. Only real positions are scored, so memory is
-    (real positions x N), not (B x L x N).
+    (real positions x N), not (B x L x N). With ``pool`` the softmax runs over those
+    item ids only (the others get no probability and no gradient).
     """
     if not mask.any():
         return queries.sum() * 0.0
     logits = queries[mask] @ item_embeddings.T  # (P, N)
+    if pool is not None:
+        outside = torch.ones(logits.shape[1], dtype=torch.bool, device=logits.device)
+        outside[pool.to(logits.device)] = False
+        logits = logits.masked_fill(outside, float("-inf"))
     return F.cross_entropy(logits, targets[mask])
 
 
@@ -131,14 +153,16 @@ def recommendation_loss(
     mask: torch.Tensor,
     n_negatives: int = 1,
     generator: torch.Generator | None = None,
+    pool: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """L_rec by name: ``bpr`` and ``bce`` (sampled negatives) or ``ce`` (full softmax)."""
+    """L_rec by name: ``bpr`` and ``bce`` (sampled negatives) or ``ce`` (full softmax);
+    ``pool``: the item ids training may score (default: the whole catalogue)."""
     if name == "ce":
-        return cross_entropy_loss(queries, item_embeddings, targets, mask)
+        return cross_entropy_loss(queries, item_embeddings, targets, mask, pool)
     if name == "bpr":
-        return bpr_loss(queries, item_embeddings, targets, mask, n_negatives, generator)
+        return bpr_loss(queries, item_embeddings, targets, mask, n_negatives, generator, pool)
     if name == "bce":
-        return bce_loss(queries, item_embeddings, targets, mask, n_negatives, generator)
+        return bce_loss(queries, item_embeddings, targets, mask, n_negatives, generator, pool)
     raise ConfigError(f"loss must be one of {REC_LOSSES}, got {name!r}")
 
 

@@ -47,6 +47,8 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
 
     def __init__(self, backbone: Backbone, encodings: ItemEncodings, config: AdapterConfig) -> None:
         super().__init__()
+        # item ids a training loss may score (None: all); set for cold-start splits
+        self.training_items: torch.Tensor | None = None
         n_items = encodings.pooled.shape[0]
         config.n_items = n_items
         config.meta_dim = encodings.pooled.shape[1]
@@ -140,7 +142,14 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         )
         if targets is not None:
             output.loss = recommendation_loss(
-                loss, queries, self.item_embeddings(), targets, mask, n_negatives, generator
+                loss,
+                queries,
+                self.item_embeddings(),
+                targets,
+                mask,
+                n_negatives,
+                generator,
+                pool=self.training_items,
             )
         return output
 

@@ -67,6 +67,8 @@ class SASRec(SequenceModelMixin, nn.Module):
 
     def __init__(self, config: SASRecConfig, n_items: int | None = None) -> None:
         super().__init__()
+        # item ids a training loss may score (None: all); set for cold-start splits
+        self.training_items: torch.Tensor | None = None
         if n_items is not None:
             config.n_items = n_items
         if config.n_items < 1:
@@ -126,7 +128,14 @@ class SASRec(SequenceModelMixin, nn.Module):
         output = RecOutput(queries=self.final_norm(hidden))
         if targets is not None:
             output.loss = recommendation_loss(
-                loss, output.queries, self.item_embeddings(), targets, mask, n_negatives, generator
+                loss,
+                output.queries,
+                self.item_embeddings(),
+                targets,
+                mask,
+                n_negatives,
+                generator,
+                pool=self.training_items,
             )
         return output
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from recllm.data.batching import (
@@ -52,7 +53,25 @@ def needs_backbone(model_name: str) -> bool:
 
 
 def build_model(config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
-    """A freshly initialised model of the kind ``config.model`` names."""
+    """A freshly initialised model of the kind ``config.model`` names; on a cold-start
+    split its training never scores the held-out items (see :func:`training_pool`)."""
+    model = _new_model(config, pipeline)
+    model.training_items = training_pool(pipeline.split)
+    return model
+
+
+def training_pool(split: Split) -> torch.Tensor | None:
+    """Item ids a training loss may score: all but a cold-start split's held-out items
+    (None: the whole catalogue). Held out of training "entirely" means out of the
+    softmax and the negative samples too, or training would learn they are never chosen."""
+    if not len(split.cold_items):
+        return None
+    keep = np.ones(split.n_items, dtype=bool)
+    keep[split.cold_items] = False
+    return torch.from_numpy(np.flatnonzero(keep))
+
+
+def _new_model(config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
     data = pipeline.split
     if config.model == "sasrec":
         return SASRec(config.sasrec, n_items=data.n_items)
