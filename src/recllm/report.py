@@ -31,6 +31,7 @@ ANCHORS: dict[str, list[tuple[str, float, float]]] = {
     "amazon-beauty": [("SASRec-CE (published)", 0.086, 0.050), ("TIGER (published)", 0.065, 0.038)],
 }
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+GROUP_METRICS = ("recall@10", "ndcg@10")  # per target group (cold / warm items)
 
 
 @dataclass
@@ -84,9 +85,6 @@ def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
             )
         )
     return datasets
-
-
-GROUP_METRICS = ("recall@10", "ndcg@10")
 
 
 def _table(results: list[ModelResult]) -> str:

@@ -96,7 +96,7 @@ class FaithfulnessChecker:
             found = 0
             for clause in _CLAUSES.split(body):
                 claims = self._claims(clause, titles, item_key)
-                claims += self._pronoun_readings(clause, claims, titles, antecedent)
+                claims += self._pronoun_readings(clause, claims, antecedent)
                 for claim in claims:
                     result.claims.append((claim, self._verify(claim, history, item, ratings)))
                     found += 1
@@ -180,9 +180,7 @@ class FaithfulnessChecker:
         return claims
 
     @staticmethod
-    def _pronoun_readings(
-        clause: str, claims: list[Claim], titles: list[str], antecedent: str | None
-    ) -> list[Claim]:
+    def _pronoun_readings(clause: str, claims: list[Claim], antecedent: str | None) -> list[Claim]:
         """The same item claims about ``antecedent``, when the clause's pronoun could mean
         it: the clause cites no film and does not name the item, and an earlier one cited
         ``antecedent``."""

@@ -19,7 +19,6 @@ from recllm.models.adapter.config import WEIGHTS_NAME, AdapterConfig
 from recllm.models.adapter.model import CatalogueTables, RecAdapter
 from recllm.models.backbone import Backbone
 from recllm.models.item_encoder import ItemEncodings, texts_sha256
-from recllm.models.losses import recommendation_loss
 from recllm.models.sequential import RecOutput, SequenceModelMixin
 
 BACKBONE_WEIGHTS_NAME = "backbone_trainable.safetensors"
@@ -47,8 +46,6 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
 
     def __init__(self, backbone: Backbone, encodings: ItemEncodings, config: AdapterConfig) -> None:
         super().__init__()
-        # item ids a training loss may score (None: all); set for cold-start splits
-        self.training_items: torch.Tensor | None = None
         n_items = encodings.pooled.shape[0]
         config.n_items = n_items
         config.meta_dim = encodings.pooled.shape[1]
@@ -141,16 +138,7 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
             backbone_attentions=maps,
         )
         if targets is not None:
-            output.loss = recommendation_loss(
-                loss,
-                queries,
-                self.item_embeddings(),
-                targets,
-                mask,
-                n_negatives,
-                generator,
-                pool=self.training_items,
-            )
+            output.loss = self.ranking_loss(loss, queries, targets, mask, n_negatives, generator)
         return output
 
     def _run_backbone(

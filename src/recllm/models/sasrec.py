@@ -18,7 +18,6 @@ from torch import nn
 
 from recllm.config import load_saved_config, save_config
 from recllm.errors import ConfigError
-from recllm.models.losses import recommendation_loss
 from recllm.models.sequential import RecOutput, SequenceModelMixin
 
 SASREC_CONFIG_NAME = "sasrec_config.json"
@@ -67,8 +66,6 @@ class SASRec(SequenceModelMixin, nn.Module):
 
     def __init__(self, config: SASRecConfig, n_items: int | None = None) -> None:
         super().__init__()
-        # item ids a training loss may score (None: all); set for cold-start splits
-        self.training_items: torch.Tensor | None = None
         if n_items is not None:
             config.n_items = n_items
         if config.n_items < 1:
@@ -127,15 +124,8 @@ class SASRec(SequenceModelMixin, nn.Module):
         hidden = self.encoder(steps, mask=causal, is_causal=True)
         output = RecOutput(queries=self.final_norm(hidden))
         if targets is not None:
-            output.loss = recommendation_loss(
-                loss,
-                output.queries,
-                self.item_embeddings(),
-                targets,
-                mask,
-                n_negatives,
-                generator,
-                pool=self.training_items,
+            output.loss = self.ranking_loss(
+                loss, output.queries, targets, mask, n_negatives, generator
             )
         return output
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from recllm.data.sequences import UserSequences
+from recllm.models.losses import recommendation_loss
 
 
 @dataclass
@@ -33,6 +34,8 @@ class SequenceModelMixin:
     whole-catalogue scoring from the model's ``forward`` and ``item_embeddings``."""
 
     config: Any
+    # item ids a training loss may score (None: all); set for cold-start splits
+    training_items: torch.Tensor | None = None
 
     def forward(
         self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
@@ -41,6 +44,27 @@ class SequenceModelMixin:
 
     def item_embeddings(self) -> torch.Tensor:  # pragma: no cover - every model defines its own
         raise NotImplementedError
+
+    def ranking_loss(
+        self,
+        name: str,
+        queries: torch.Tensor,
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        n_negatives: int,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """L_rec of ``queries`` against the catalogue, over ``training_items`` only."""
+        return recommendation_loss(
+            name,
+            queries,
+            self.item_embeddings(),
+            targets,
+            mask,
+            n_negatives,
+            generator,
+            pool=self.training_items,
+        )
 
     @property
     def n_items(self) -> int:
