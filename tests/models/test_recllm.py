@@ -85,6 +85,28 @@ def test_items_never_seen_still_score_from_metadata() -> None:
     assert torch.allclose(scores[:, 5], scores[:, 9])
 
 
+def test_item_id_dropout_zeroes_whole_id_rows_in_training_only() -> None:
+    m = model(item_id_dropout=0.5)
+    assert m.adapter.item_ids is not None and m.adapter.meta_pooled is not None
+    metadata_only = m.adapter.meta_pooled(m.pooled)
+    with_ids = metadata_only + m.adapter.item_ids.weight
+    torch.manual_seed(1)
+    table = m.item_embeddings()
+    dropped = torch.isclose(table, metadata_only[:N_ITEMS]).all(1)
+    kept = torch.isclose(table, with_ids[:N_ITEMS]).all(1)
+    # every row is either exactly metadata-only or exactly ID + metadata, never rescaled
+    assert bool((dropped | kept).all()) and 0 < int(dropped.sum()) < N_ITEMS
+    m.eval()
+    assert torch.allclose(m.item_embeddings(), with_ids[:N_ITEMS])
+
+
+def test_item_id_dropout_is_validated() -> None:
+    with pytest.raises(ConfigError, match="item_id_dropout must be in"):
+        AdapterConfig(item_id_dropout=1.0)
+    with pytest.raises(ConfigError, match="item_id_dropout needs use_item_ids"):
+        AdapterConfig(item_id_dropout=0.3, use_item_ids=False)
+
+
 @pytest.mark.parametrize(
     "flags",
     [

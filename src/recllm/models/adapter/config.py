@@ -27,6 +27,9 @@ class AdapterConfig:
         dropout: dropout inside the adapter.
         ffn_mult: width of the feed-forward block as a multiple of ``d_model``.
         use_item_ids: learn an ID embedding per item (off: metadata only).
+        item_id_dropout: in training, the share of items whose ID embedding is zeroed
+            (a fresh draw each time the catalogue is embedded), so the metadata path
+            learns to score an item whose ID carries nothing, as a cold item's does.
         use_metadata: use the items' pooled and token metadata embeddings (off: ID only).
         use_cross_attention: fuse each step with its item's metadata tokens.
         use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
@@ -49,6 +52,7 @@ class AdapterConfig:
     dropout: float = 0.1
     ffn_mult: int = 4
     use_item_ids: bool = True
+    item_id_dropout: float = 0.0
     use_metadata: bool = True
     use_cross_attention: bool = True
     use_behaviour_weights: bool = True
@@ -71,6 +75,13 @@ class AdapterConfig:
             problems.append(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.item_id_dropout < 1.0:
+            problems.append(f"item_id_dropout must be in [0, 1), got {self.item_id_dropout}")
+        if self.item_id_dropout and not (self.use_item_ids and self.use_metadata):
+            problems.append(
+                "item_id_dropout needs use_item_ids and use_metadata on (it drops IDs so that "
+                "metadata alone must score the item)"
+            )
         if not (self.use_item_ids or self.use_metadata):
             problems.append(
                 "use_item_ids and use_metadata cannot both be off: items need some representation"

@@ -94,11 +94,20 @@ class RecAdapter(nn.Module):
         """(N + 1, d) embedding of every item (the last row is padding)."""
         parts = []
         if self.item_ids is not None:
-            parts.append(self.item_ids.weight)
+            parts.append(self._dropped_ids(self.item_ids.weight))
         if self.meta_pooled is not None:
             assert pooled is not None, "metadata is on but no pooled item embeddings were given"
             parts.append(self.meta_pooled(pooled))
         return torch.stack(parts).sum(0)
+
+    def _dropped_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """In training, whole ID rows zeroed with probability ``item_id_dropout`` and not
+        rescaled: a dropped item looks exactly like one never trained."""
+        rate = self.config.item_id_dropout
+        if not (self.training and rate):
+            return ids
+        keep = torch.rand(ids.shape[0], 1, device=ids.device) >= rate
+        return ids * keep.to(ids.dtype)
 
     def encode(
         self,
