@@ -71,6 +71,13 @@ def _args() -> argparse.Namespace:
         help="maximum epochs (early stopping may end sooner; RecBole runs Pop for 1)",
     )
     parser.add_argument("--stopping-step", type=int, default=10)
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=None,
+        help="stop training after the first validation past this wall time and test the best "
+        "epoch so far (the results file says so: stopped_by 'budget')",
+    )
     parser.add_argument("--seed", type=int, default=2020, help="RecBole's default seed")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--gpu", action="store_true", help="use a GPU if torch sees one")
@@ -149,6 +156,10 @@ def _settings(args: argparse.Namespace, data_path: Path | None, checkpoint_dir: 
             raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
         config[key.strip()] = yaml.safe_load(value)
     return config
+
+
+class _BudgetSpent(Exception):
+    """Raised from the epoch callback once ``--budget-minutes`` has passed."""
 
 
 def _is_sequential(model_name: str) -> bool:
@@ -391,15 +402,27 @@ def main() -> int:
         curve: list[dict[str, float]] = []
         best = {"epoch": None}
 
+        t0 = time.perf_counter()
+        budget_s = None if args.budget_minutes is None else 60.0 * args.budget_minutes
+
         def on_epoch(epoch_idx: int, valid_score: float) -> None:
             curve.append({"epoch": epoch_idx, "ndcg@10": float(valid_score)})
             if trainer.cur_step == 0:  # early_stopping just accepted this as the best
                 best["epoch"] = epoch_idx
+            if budget_s is not None and time.perf_counter() - t0 > budget_s:
+                raise _BudgetSpent
 
-        t0 = time.perf_counter()
-        best_valid_score, best_valid_result = trainer.fit(
-            train_data, valid_data, saved=True, show_progress=False, callback_fn=on_epoch
-        )
+        stopped_by = "early stopping or max epochs"
+        try:
+            trainer.fit(
+                train_data, valid_data, saved=True, show_progress=False, callback_fn=on_epoch
+            )
+        except _BudgetSpent:
+            stopped_by = "budget"
+            logger.warning(
+                f"wall budget of {args.budget_minutes} min spent: testing the best epoch"
+            )
+        best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
         fit_seconds = time.perf_counter() - t0
 
         checkpoint_file = Path(trainer.saved_model_file)
@@ -445,6 +468,8 @@ def main() -> int:
             "epochs_run": len(trainer.train_loss_dict),
             "epochs_max": int(trainer.epochs),
             "stopped_early": len(trainer.train_loss_dict) < int(trainer.epochs),
+            "stopped_by": stopped_by,
+            "budget_minutes": args.budget_minutes,
             "valid_curve": curve,
             "train_loss": {str(k): float(v) for k, v in trainer.train_loss_dict.items()},
             "wall_seconds": round(wall, 2),
