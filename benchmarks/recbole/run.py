@@ -9,7 +9,8 @@ Protocol (as recllm's): leave-one-out per user in time order (RecBole ``eval_arg
 ``split: {LS: valid_and_test}, order: TO, group_by: user, mode: full``), full-catalogue
 ranking with the user's earlier items masked, Recall@10/20 and NDCG@10/20, early stopping
 on validation NDCG@10 (``stopping_step`` evaluations without improvement, RecBole's
-default 10), ``MAX_ITEM_LIST_LENGTH: 50``, a fixed seed, RecBole's default
+default 10; ``--budget-minutes`` also stops at the first validation past a wall time),
+``MAX_ITEM_LIST_LENGTH: 50``, a fixed seed, RecBole's default
 hyper-parameters otherwise (``--set key=value`` changes any of them).
 
 Data variants (``--variant``):

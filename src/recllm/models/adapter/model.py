@@ -102,7 +102,8 @@ class RecAdapter(nn.Module):
 
     def _dropped_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """In training, whole ID rows zeroed with probability ``item_id_dropout`` and not
-        rescaled: a dropped item looks exactly like one never trained."""
+        rescaled: a dropped item looks like one never trained, whose ID embedding stays
+        near its small initial values."""
         rate = self.config.item_id_dropout
         if not (self.training and rate):
             return ids
