@@ -187,3 +187,16 @@ def test_generic_lm_baselines_learn_and_reload(
     out = capsys.readouterr().out
     reloaded = json.loads(out[out.index("{") :])["metrics"]
     assert reloaded["ndcg@10"] == pytest.approx(record["test"]["ndcg@10"], abs=1e-6)
+
+
+def test_search_reuse_ignores_what_a_run_fills_in_from_its_data() -> None:
+    """A finished RecLLM-Adapter run records its catalogue hash and sizes; the fresh
+    trial config has them empty, and that alone must not make the run look changed."""
+    from recllm.bench.accuracy import _same_training
+
+    fresh = {"adapter": {"catalogue": "", "n_items": 0, "d_model": 64}, "trainer": {"lr": 1e-3}}
+    finished = {"adapter": {"catalogue": "b0b4d169", "n_items": 30, "d_model": 64}}
+    finished["trainer"] = {"lr": 1e-3}
+    assert _same_training(finished, fresh)
+    finished["adapter"]["d_model"] = 128
+    assert not _same_training(finished, fresh)

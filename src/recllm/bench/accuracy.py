@@ -183,7 +183,14 @@ _IGNORED_KEYS = {
     ("sasrec", "n_items"),
     *(
         ("adapter", key)
-        for key in ("n_items", "meta_dim", "n_meta_tokens", "backbone_hidden", "backbone")
+        for key in (
+            "n_items",
+            "meta_dim",
+            "n_meta_tokens",
+            "backbone_hidden",
+            "backbone",
+            "catalogue",
+        )
     ),
 }
 
