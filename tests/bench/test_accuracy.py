@@ -162,6 +162,7 @@ def test_generic_baselines_turn_every_recommendation_part_off(
     assert main([*argv, "--models", "full-finetune", "--set", "trainer.epochs=15"]) == 0
     config = json.loads((results / "ml-toy" / "full-finetune.json").read_text())["config"]
     assert config["backbone"]["finetune"] == "full"
+    assert config["trainer"]["backbone_lr"] == pytest.approx(1e-4)  # its own, smaller rate
     adapter = config["adapter"]
     assert not any(
         adapter[k]
@@ -200,3 +201,26 @@ def test_search_reuse_ignores_what_a_run_fills_in_from_its_data() -> None:
     assert _same_training(finished, fresh)
     finished["adapter"]["d_model"] = 128
     assert not _same_training(finished, fresh)
+
+
+def test_search_scales_the_backbone_rate_with_the_head_rate(tmp_path: Path) -> None:
+    import argparse
+
+    from recllm.bench.accuracy import MODELS, _trials
+
+    args = argparse.Namespace(
+        configs=write_configs(tmp_path),
+        set=[],
+        data_dir=None,
+        runs_dir=tmp_path / "runs",
+        dataset="toy",
+        results_dir=tmp_path / "results",
+    )
+    spec = MODELS["full-finetune"]
+    assert spec is not None
+    trials = _trials("full-finetune", spec, args, [0.5, 2])
+    assert [t.overrides for t in trials] == [
+        ("trainer.lr=0.005", "trainer.backbone_lr=5e-05"),
+        ("trainer.lr=0.02", "trainer.backbone_lr=0.0002"),
+    ]
+    assert trials[1].config["trainer"]["backbone_lr"] == pytest.approx(2e-4)

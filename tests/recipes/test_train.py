@@ -257,3 +257,24 @@ def test_cold_start_items_stay_out_of_training(tmp_path: Path) -> None:
     assert not moved[torch.from_numpy(cold)].any()
     assert moved[pool].all()
     recipe.cleanup()
+
+
+def test_backbone_lr_gives_the_language_model_its_own_rate(tmp_path: Path) -> None:
+    recipe = TrainRecipe(
+        toy_config(tmp_path, "two-rates", epochs=1, lr=0.01, backbone_lr=1e-4, warmup_ratio=0.0)
+    )
+    recipe.config.backbone.finetune = "full"
+    recipe.setup()
+    head, backbone = recipe.optimizer.param_groups
+    assert backbone["initial_lr"] == pytest.approx(1e-4) and head["initial_lr"] == 0.01
+    backbone_ids = {id(p) for p in recipe.model.backbone.parameters()}
+    assert {id(p) for p in backbone["params"]} == backbone_ids
+    assert not backbone_ids & {id(p) for p in head["params"]}
+    recipe.train()
+    recipe.cleanup()
+
+    frozen = toy_config(tmp_path, "frozen", epochs=1, backbone_lr=1e-4)
+    with pytest.raises(ConfigError, match="backbone_lr is set but the model has no trainable"):
+        TrainRecipe(frozen).setup()
+    with pytest.raises(ConfigError, match="backbone_lr must be > 0"):
+        toy_config(tmp_path, "bad", backbone_lr=0.0)

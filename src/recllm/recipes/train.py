@@ -112,6 +112,9 @@ class TrainerConfig:
         epochs: maximum epochs; early stopping may end sooner.
         batch_size: sequences per batch (length-bucketed).
         lr, weight_decay: AdamW settings.
+        backbone_lr: learning rate of the language model's trainable weights (None: ``lr``).
+            A fully unfrozen pretrained backbone usually needs a far smaller step than the
+            freshly initialised adapter beside it; the schedule scales both alike.
         warmup_ratio: share of steps with linear warmup before the cosine decay.
         grad_clip: max gradient norm (0 disables clipping).
         eval_every: validate every N epochs.
@@ -134,6 +137,7 @@ class TrainerConfig:
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
+    backbone_lr: float | None = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     grad_clip: float = 1.0
@@ -168,6 +172,8 @@ class TrainerConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             problems.append(f"lr must be > 0, got {self.lr}")
+        if self.backbone_lr is not None and self.backbone_lr <= 0:
+            problems.append(f"backbone_lr must be > 0 (or null for lr), got {self.backbone_lr}")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.grad_clip < 0 or self.weight_decay < 0:
@@ -269,6 +275,26 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
     return factor
 
 
+def parameter_groups(model: torch.nn.Module, trainer: TrainerConfig) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: trainable weights, with the backbone's apart at
+    ``trainer.backbone_lr`` when that is set."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if trainer.backbone_lr is None:
+        return [{"params": [p for _, p in trainable]}]
+    backbone = [p for n, p in trainable if n.startswith("backbone.")]
+    if not backbone:
+        raise ConfigError(
+            "trainer.backbone_lr is set but the model has no trainable backbone weights "
+            "(backbone.finetune is frozen, or the model has no language model)"
+        )
+    rest = [p for n, p in trainable if not n.startswith("backbone.")]
+    groups: list[dict[str, Any]] = [
+        {"params": rest},
+        {"params": backbone, "lr": trainer.backbone_lr},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def optimiser_step(
     optimizer: torch.optim.Optimizer,
     params: Iterable[torch.nn.Parameter],
@@ -342,8 +368,9 @@ class TrainRecipe:
             batch_sampler=self.sampler,
             collate_fn=collate,
         )
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(self.model, t), lr=t.lr, weight_decay=t.weight_decay
+        )
         steps = t.epochs * len(self.sampler)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(steps, max(1, int(t.warmup_ratio * steps)))
