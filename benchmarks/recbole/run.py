@@ -35,6 +35,13 @@ global ``torch.load`` are left alone.
 
 Writes ``results/recbole/ml-100k-<variant>/<model lower-case>.json``. RecBole's log,
 tensorboard and checkpoint files go to a temporary folder that is removed at the end.
+
+Long runs (SASRec takes minutes an epoch on a CPU) can span several calls with
+``--resume-dir DIR``: after every validation the training state (weights, optimiser, early
+stopping, curves, random generators) is written to ``DIR/last.pth`` and the best epoch to
+``DIR/best.pth``; the same command again continues from the last validated epoch. Combined
+with ``--budget-minutes``, each call tests the best epoch so far and writes the results file,
+so an interrupted run always leaves a labelled, usable result.
 """
 
 from __future__ import annotations
@@ -78,6 +85,13 @@ def _args() -> argparse.Namespace:
         default=None,
         help="stop training after the first validation past this wall time and test the best "
         "epoch so far (the results file says so: stopped_by 'budget')",
+    )
+    parser.add_argument(
+        "--resume-dir",
+        type=Path,
+        default=None,
+        help="keep the training state here after every validation and continue from it when "
+        "the same command runs again (see the docstring)",
     )
     parser.add_argument("--seed", type=int, default=2020, help="RecBole's default seed")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -161,6 +175,85 @@ def _settings(args: argparse.Namespace, data_path: Path | None, checkpoint_dir: 
 
 class _BudgetSpent(Exception):
     """Raised from the epoch callback once ``--budget-minutes`` has passed."""
+
+
+TRAINED_OUT = "early stopping or max epochs"
+# settings a resumed run may change: where files go, log level, the epoch limit
+RESUMABLE_CHANGES = ("checkpoint_dir", "state", "epochs")
+
+
+def _run_identity(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in RESUMABLE_CHANGES}
+
+
+def _save_training_state(path: Path, trainer: Any, train_data: Any, extra: dict) -> None:
+    """Everything needed to continue ``trainer.fit`` after the epoch just validated.
+
+    Written atomically: a run killed mid-write keeps the previous state.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {
+        "cur_step": trainer.cur_step,
+        "best_valid_score": trainer.best_valid_score,
+        "best_valid_result": trainer.best_valid_result,
+        "train_loss_dict": dict(trainer.train_loss_dict),
+        "state_dict": trainer.model.state_dict(),
+        "other_parameter": trainer.model.other_parameter(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+            "train_loader": train_data.generator.get_state(),
+        },
+        **extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load_training_state(path: Path, trainer: Any, train_data: Any, settings: dict) -> dict:
+    """Restore what ``_save_training_state`` wrote; the run's settings must be the same."""
+    import random
+
+    import numpy as np
+    import torch
+
+    # a file this script wrote into the user's own --resume-dir (see the module docstring)
+    state = torch.load(path, map_location=trainer.device, weights_only=False)
+    if state["identity"] != _run_identity(settings):
+        changed = sorted(
+            k
+            for k in state["identity"].keys() | _run_identity(settings).keys()
+            if state["identity"].get(k) != _run_identity(settings).get(k)
+        )
+        raise SystemExit(
+            f"{path} belongs to a run with other settings (differing: {', '.join(changed)}); "
+            "use another --resume-dir or remove this one to start over"
+        )
+    if state["finished"]:
+        raise SystemExit(
+            f"{path} is a finished run ({state['finish_reason']}); its results file is already "
+            "written. Remove the folder to train again"
+        )
+    trainer.start_epoch = state["epoch"] + 1
+    trainer.cur_step = state["cur_step"]
+    trainer.best_valid_score = state["best_valid_score"]
+    trainer.best_valid_result = state["best_valid_result"]
+    trainer.train_loss_dict = dict(state["train_loss_dict"])
+    trainer.model.load_state_dict(state["state_dict"])
+    trainer.model.load_other_parameter(state["other_parameter"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    train_data.generator.set_state(state["rng"]["train_loader"])
+    return state
 
 
 def _is_sequential(model_name: str) -> bool:
@@ -348,11 +441,12 @@ def main() -> int:
         if export_info.get("inter_sha256") != _sha256(inter_path):
             raise SystemExit(f"{inter_path} does not match its .export.json; export it again")
 
+    resume_dir = args.resume_dir.resolve() if args.resume_dir is not None else None
     workdir = Path(tempfile.mkdtemp(prefix="recbole-run-"))
     old_cwd = Path.cwd()
     os.chdir(workdir)  # RecBole writes ./log, ./log_tensorboard and checkpoints here
     try:
-        settings = _settings(args, data_path, workdir / "saved")
+        settings = _settings(args, data_path, resume_dir or workdir / "saved")
         if _needs_no_train_negatives(args.model, settings):
             settings["train_neg_sample_args"] = None
         # Config also reads ``--key=value`` words of sys.argv as settings; ours are not
@@ -402,29 +496,77 @@ def main() -> int:
 
         curve: list[dict[str, float]] = []
         best = {"epoch": None}
+        calls: list[dict[str, Any]] = []  # one entry per call of this script on the run
+        previous_fit_seconds = 0.0
+        if resume_dir is not None:
+            resume_dir.mkdir(parents=True, exist_ok=True)
+            trainer.saved_model_file = str(resume_dir / "best.pth")
+            resume_file = resume_dir / "last.pth"
+            if resume_file.is_file():
+                state = _load_training_state(resume_file, trainer, train_data, settings)
+                curve, best["epoch"], calls = state["curve"], state["best_epoch"], state["calls"]
+                previous_fit_seconds = state["fit_seconds"]
+                logger.info(f"resuming from {resume_file} after epoch {state['epoch']}")
+        first_epoch = trainer.start_epoch
 
         t0 = time.perf_counter()
         budget_s = None if args.budget_minutes is None else 60.0 * args.budget_minutes
+
+        def this_call(last_epoch: int, stopped_by: str) -> dict[str, Any]:
+            seconds = round(time.perf_counter() - t0, 2)
+            return {
+                "first_epoch": first_epoch,
+                "last_epoch": last_epoch,
+                "fit_seconds": seconds,
+                "stopped_by": stopped_by,
+            }
+
+        def save_state(epoch_idx: int, stopped_by: str) -> None:
+            call = this_call(epoch_idx, stopped_by)
+            extra = {
+                "identity": _run_identity(settings),
+                "epoch": epoch_idx,
+                "curve": curve,
+                "best_epoch": best["epoch"],
+                "fit_seconds": previous_fit_seconds + call["fit_seconds"],
+                "calls": [*calls, call],
+                "finished": stopped_by == TRAINED_OUT,
+                "finish_reason": stopped_by,
+            }
+            _save_training_state(resume_dir / "last.pth", trainer, train_data, extra)
 
         def on_epoch(epoch_idx: int, valid_score: float) -> None:
             curve.append({"epoch": epoch_idx, "ndcg@10": float(valid_score)})
             if trainer.cur_step == 0:  # early_stopping just accepted this as the best
                 best["epoch"] = epoch_idx
-            if budget_s is not None and time.perf_counter() - t0 > budget_s:
+            # leave the last epoch and early stopping (cur_step past stopping_step) to RecBole
+            spent = budget_s is not None and time.perf_counter() - t0 > budget_s
+            spent = spent and trainer.cur_step <= trainer.stopping_step
+            spent = spent and epoch_idx + 1 < trainer.epochs
+            if resume_dir is not None:
+                # "interrupted" stays on record if the process dies before the next save
+                save_state(epoch_idx, "budget" if spent else "interrupted")
+            if spent:
                 raise _BudgetSpent
 
-        stopped_by = "early stopping or max epochs"
+        stopped_by = TRAINED_OUT
         try:
-            trainer.fit(
-                train_data, valid_data, saved=True, show_progress=False, callback_fn=on_epoch
-            )
+            # with no epoch left, fit only saves the weights as they are: keep a best epoch
+            if trainer.start_epoch < trainer.epochs or not Path(trainer.saved_model_file).exists():
+                trainer.fit(
+                    train_data, valid_data, saved=True, show_progress=False, callback_fn=on_epoch
+                )
         except _BudgetSpent:
             stopped_by = "budget"
             logger.warning(
                 f"wall budget of {args.budget_minutes} min spent: testing the best epoch"
             )
         best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
-        fit_seconds = time.perf_counter() - t0
+        last_epoch = max(trainer.train_loss_dict, default=first_epoch - 1)
+        if resume_dir is not None and stopped_by == TRAINED_OUT:
+            save_state(last_epoch, stopped_by)  # a later call refuses to train it again
+        calls = [*calls, this_call(last_epoch, stopped_by)]
+        fit_seconds = previous_fit_seconds + calls[-1]["fit_seconds"]
 
         checkpoint_file = Path(trainer.saved_model_file)
         # own, just-written file: weights_only=False is safe (see the module docstring)
@@ -471,6 +613,8 @@ def main() -> int:
             "stopped_early": len(trainer.train_loss_dict) < int(trainer.epochs),
             "stopped_by": stopped_by,
             "budget_minutes": args.budget_minutes,
+            # calls of this script that trained the run (more than one with --resume-dir)
+            "calls": calls,
             "valid_curve": curve,
             "train_loss": {str(k): float(v) for k, v in trainer.train_loss_dict.items()},
             "wall_seconds": round(wall, 2),
