@@ -11,9 +11,15 @@ from recllm.cli import main
 
 
 def write_record(
-    folder: Path, name: str, ndcg: float, history: bool = True, groups: dict | None = None
+    folder: Path,
+    name: str,
+    ndcg: float,
+    history: bool = True,
+    groups: dict | None = None,
+    protocol: str = "leave_one_out",
 ) -> None:
     record = {
+        "protocol": {"split": {"protocol": protocol}},
         "model": name,
         "test": {
             "recall@10": 2 * ndcg,
@@ -40,6 +46,22 @@ def write_record(
     (folder / f"{name}.json").write_text(json.dumps(record))
 
 
+def write_recbole_record(
+    results: Path, model: str, recall: float, ndcg: float, tag: str = "", stopped_by: str = ""
+) -> None:
+    folder = results / "recbole" / "ml-100k-recllm"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "tool": "RecBole",
+        "model": model,
+        "tag": tag,
+        "stopped_by": stopped_by or "early stopping or max epochs",
+        "test": {"recall@10": recall, "ndcg@10": ndcg},
+    }
+    stem = model.lower() + (f"-{tag}" if tag else "")
+    (folder / f"{stem}.json").write_text(json.dumps(record))
+
+
 def test_report_has_tables_plots_and_sources(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -48,6 +70,8 @@ def test_report_has_tables_plots_and_sources(
     write_record(results / "ml-100k", "popularity", 0.03, history=False)
     (results / "data").mkdir()
     (results / "data" / "cache.json").write_text(json.dumps({"benchmark": "cache"}))  # not a model
+    write_recbole_record(results, "SASRec", 0.212, 0.108, stopped_by="budget")
+    write_recbole_record(results, "LightGCN", 0.091, 0.049, tag="default-patience")  # a variant
     out = tmp_path / "report"
     assert main(["report", "--results-dir", str(results), "--out", str(out)]) == 0
     text = (out / "report.md").read_text()
@@ -55,7 +79,11 @@ def test_report_has_tables_plots_and_sources(
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
     assert [r.split(" | ")[0] for r in rows] == ["| popularity", "| sasrec-ce"]  # by NDCG@10
     assert "| 0.1200 | 0.0600 | 0.1800 | 0.0720 | 2 | 1.5 | 900 | 1,234 |" in text
-    assert "RecBole SASRec R@10 0.121" in text and "`recllm train sasrec-ce.yaml`" in text
+    assert "Split protocol: leave_one_out." in text
+    references = next(line for line in text.splitlines() if line.startswith("Reference"))
+    assert "RecBole SASRec (same split at a time budget) R@10 0.212 / N@10 0.108" in references
+    assert "LightGCN" not in references
+    assert "`recllm train sasrec-ce.yaml`" in text
     for plot in ("metrics", "validation", "time-vs-accuracy"):
         assert (out / f"ml-100k-{plot}.png").stat().st_size > 1000
         assert f"(ml-100k-{plot}.png)" in text
@@ -78,6 +106,16 @@ def test_cold_and_warm_figures_get_their_own_columns(tmp_path: Path) -> None:
     assert "| 0.2500 | 0.1250 | 92 | 0.5000 | 0.2500 | 851 |" in ours
     popularity = next(line for line in lines if line.startswith("| popularity"))
     assert popularity.count("|") == header.count("|")
+
+
+def test_reference_figures_are_left_out_on_other_splits(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    write_record(results / "amazon-beauty", "sasrec-ce", 0.05, protocol="cold_start")
+    out = tmp_path / "report"
+    assert main(["report", "--results-dir", str(results), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "Split protocol: cold_start." in text
+    assert "Reference figures are left out" in text and "published" not in text
 
 
 def test_report_errors_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,10 @@ Reads ``results/<dataset>/<model>.json`` (the records written by ``recllm train`
 plots: test metrics per model with the reference figures marked, validation NDCG@10
 per epoch, and training time against accuracy. Nothing is recomputed: the report shows
 exactly what the results files hold, and names each file.
+
+Reference figures hold only for leave-one-out splits: published ones for Beauty, and
+RecBole's on this repository's exact ML-100K split, read from the files that
+``benchmarks/recbole/run.py`` writes to ``<results>/recbole/<dataset>-recllm/``.
 """
 
 from __future__ import annotations
@@ -19,17 +23,24 @@ from recllm.errors import RecLLMError
 
 log = logging.getLogger(__name__)
 
-# Reference figures on the same protocol (leave-one-out, full ranking), as quoted in the
-# project's issues: RecBole 1.2.1 measured on ML-100K here; published SASRec-CE and TIGER
-# on Beauty. (model, recall@10, ndcg@10)
-ANCHORS: dict[str, list[tuple[str, float, float]]] = {
-    "ml-100k": [
-        ("RecBole BPR", 0.124, 0.067),
-        ("RecBole GRU4Rec", 0.141, 0.069),
-        ("RecBole SASRec", 0.121, 0.055),
+
+@dataclass(frozen=True)
+class Anchor:
+    """A reference figure marked beside the measured rows."""
+
+    name: str
+    recall_at_10: float
+    ndcg_at_10: float
+
+
+# Published figures on leave-one-out Beauty with full ranking, as quoted in issue 4.
+PUBLISHED_ANCHORS: dict[str, list[Anchor]] = {
+    "amazon-beauty": [
+        Anchor("SASRec-CE (published)", 0.086, 0.050),
+        Anchor("TIGER (published)", 0.065, 0.038),
     ],
-    "amazon-beauty": [("SASRec-CE (published)", 0.086, 0.050), ("TIGER (published)", 0.065, 0.038)],
 }
+ANCHOR_PROTOCOL = "leave_one_out"  # the protocol every reference figure was measured on
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 GROUP_METRICS = ("recall@10", "ndcg@10")  # per target group (cold / warm items)
 
@@ -50,6 +61,7 @@ class ModelResult:
     command: str
     git_commit: str
     groups: dict[str, dict[str, float]]  # test metrics per target group (cold / warm items)
+    protocol: str  # the split's protocol, "" when the record does not say
 
 
 def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
@@ -82,6 +94,7 @@ def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
                 command=str(record.get("command", "")),
                 git_commit=str(record.get("git_commit", ""))[:12],
                 groups=record.get("test_groups", {}),
+                protocol=str(record.get("protocol", {}).get("split", {}).get("protocol", "")),
             )
         )
     return datasets
@@ -114,7 +127,36 @@ def _table(results: list[ModelResult]) -> str:
     return "\n".join(rows)
 
 
-def _plots(dataset: str, results: list[ModelResult], out: Path) -> list[Path]:
+def load_anchors(results_dir: Path, dataset: str) -> list[Anchor]:
+    """Reference figures for ``dataset``: the published ones, then RecBole's runs on the
+    same split (``<results_dir>/recbole/<dataset>-recllm/``; variants with a tag and
+    files that are not RecBole records are left out)."""
+    anchors = list(PUBLISHED_ANCHORS.get(dataset, []))
+    for path in sorted((Path(results_dir) / "recbole" / f"{dataset}-recllm").glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RecLLMError(f"{path}: not valid JSON ({exc})") from exc
+        if record.get("tool") != "RecBole" or record.get("tag") or "test" not in record:
+            continue
+        stopped = " at a time budget" if record.get("stopped_by") == "budget" else ""
+        anchors.append(
+            Anchor(
+                f"RecBole {record['model']} (same split{stopped})",
+                float(record["test"]["recall@10"]),
+                float(record["test"]["ndcg@10"]),
+            )
+        )
+    return anchors
+
+
+def _protocols(results: list[ModelResult]) -> set[str]:
+    return {r.protocol for r in results if r.protocol}
+
+
+def _plots(
+    dataset: str, results: list[ModelResult], anchors: list[Anchor], out: Path
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,14 +167,15 @@ def _plots(dataset: str, results: list[ModelResult], out: Path) -> list[Path]:
     names = [r.name for r in ordered]
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 2), squeeze=False)
-    for axis, metric, column in zip(axes[0], ("recall@10", "ndcg@10"), (1, 2), strict=True):
+    for axis, metric in zip(axes[0], ("recall@10", "ndcg@10"), strict=True):
         axis.barh(names, [r.test.get(metric, 0.0) for r in ordered], color="tab:blue")
-        for index, anchor in enumerate(ANCHORS.get(dataset, [])):
-            axis.axvline(anchor[column], linestyle="--", color=f"C{index + 1}", label=anchor[0])
+        for index, anchor in enumerate(anchors):
+            value = anchor.recall_at_10 if metric == "recall@10" else anchor.ndcg_at_10
+            axis.axvline(value, linestyle="--", color=f"C{index + 1}", label=anchor.name)
         axis.set_xlabel(f"test {metric}")
-        if ANCHORS.get(dataset):
+        if anchors:
             axis.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"{dataset}: test metrics (dashed: reference figures)")
+    fig.suptitle(f"{dataset}: test metrics" + (" (dashed: reference figures)" if anchors else ""))
     fig.tight_layout()
     written.append(_save(fig, out / f"{dataset}-metrics.png"))
 
@@ -186,16 +229,29 @@ def build_report(results_dir: Path, out: Path) -> Path:
         "# RecLLM-Adapter results",
         "",
         f"Generated by `recllm report` from `{results_dir}`. Test metrics on the full "
-        "catalogue (history items excluded, leave-one-out); each row names the file it "
-        "comes from, which records the exact command and commit.",
+        "catalogue (history items excluded); each row names the file it comes from, which "
+        "records the exact command and commit.",
     ]
     for dataset, results in sorted(datasets.items()):
-        lines += ["", f"## {dataset}", "", _table(results), ""]
-        anchors = ANCHORS.get(dataset)
+        lines += ["", f"## {dataset}", ""]
+        protocols = _protocols(results)
+        if protocols:
+            lines += [f"Split protocol: {', '.join(sorted(protocols))}.", ""]
+        lines += [_table(results), ""]
+        anchors = load_anchors(results_dir, dataset)
+        if anchors and protocols - {ANCHOR_PROTOCOL}:
+            lines += [
+                f"Reference figures are left out: they were measured on {ANCHOR_PROTOCOL} "
+                "splits, not on this one.",
+                "",
+            ]
+            anchors = []
         if anchors:
-            refs = "; ".join(f"{name} R@10 {r:.3f} / N@10 {n:.3f}" for name, r, n in anchors)
+            refs = "; ".join(
+                f"{a.name} R@10 {a.recall_at_10:.3f} / N@10 {a.ndcg_at_10:.3f}" for a in anchors
+            )
             lines += [f"Reference figures (not measured by this report): {refs}.", ""]
-        for plot in _plots(dataset, results, out):
+        for plot in _plots(dataset, results, anchors, out):
             lines.append(f"![{plot.stem}]({plot.name})")
         lines += ["", "Sources:", ""]
         lines += [f"- `{r.path}`: `{r.command}` at `{r.git_commit}`" for r in results]
