@@ -518,6 +518,7 @@ def main() -> int:
                 "first_epoch": first_epoch,
                 "last_epoch": last_epoch,
                 "fit_seconds": seconds,
+                "threads": args.threads,
                 "stopped_by": stopped_by,
             }
 
