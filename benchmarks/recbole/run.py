@@ -226,12 +226,9 @@ def _load_training_state(path: Path, trainer: Any, train_data: Any, settings: di
 
     # a file this script wrote into the user's own --resume-dir (see the module docstring)
     state = torch.load(path, map_location=trainer.device, weights_only=False)
-    if state["identity"] != _run_identity(settings):
-        changed = sorted(
-            k
-            for k in state["identity"].keys() | _run_identity(settings).keys()
-            if state["identity"].get(k) != _run_identity(settings).get(k)
-        )
+    before, now = state["identity"], _run_identity(settings)
+    if before != now:
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         raise SystemExit(
             f"{path} belongs to a run with other settings (differing: {', '.join(changed)}); "
             "use another --resume-dir or remove this one to start over"

@@ -64,15 +64,19 @@ class ModelResult:
     protocol: str  # the split's protocol, "" when the record does not say
 
 
+def _read_record(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RecLLMError(f"{path}: not valid JSON ({exc})") from exc
+
+
 def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
     """Results per dataset folder; files without a ``test`` section are skipped (they
     are other benchmarks' outputs), malformed JSON is an error naming the file."""
     datasets: dict[str, list[ModelResult]] = {}
     for path in sorted(Path(results_dir).glob("*/*.json")):
-        try:
-            record: dict[str, Any] = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise RecLLMError(f"{path}: not valid JSON ({exc})") from exc
+        record = _read_record(path)
         if not isinstance(record, dict) or "test" not in record:
             continue
         curve = [
@@ -133,10 +137,7 @@ def load_anchors(results_dir: Path, dataset: str) -> list[Anchor]:
     files that are not RecBole records are left out)."""
     anchors = list(PUBLISHED_ANCHORS.get(dataset, []))
     for path in sorted((Path(results_dir) / "recbole" / f"{dataset}-recllm").glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise RecLLMError(f"{path}: not valid JSON ({exc})") from exc
+        record = _read_record(path)
         if record.get("tool") != "RecBole" or record.get("tag") or "test" not in record:
             continue
         stopped = " at a time budget" if record.get("stopped_by") == "budget" else ""
