@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{group:<12} {len(entry['seeds']):>5}  " + "  ".join(f"{c:>26}" for c in cells))
     out = args.folder / "seed-spread.json"
     command = " ".join(["python", "benchmarks/seed_spread.py", *sys.argv[1:]])
-    write_json(out, {"benchmark": "seed_spread", **provenance(), "command": command, "groups": summary})
+    write_json(
+        out, {"benchmark": "seed_spread", **provenance(), "command": command, "groups": summary}
+    )
     print(f"wrote {out}")
     return 0
 
