@@ -147,6 +147,36 @@ def test_lr_search_keeps_the_best_validation_trial_and_resumes(
     assert all((runs / n / "results.json").stat().st_mtime_ns != t for n, t in stamp.items())
 
 
+def test_lr_search_resumes_from_the_trial_records_kept_with_the_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the run folders gone (another machine, a fresh clone), the trial records
+    kept under results/<dataset>/trials/ are reused instead of training again."""
+    import shutil
+
+    argv, results = bench_argv(tmp_path)
+    search = [*argv, "--models", "sasrec-ce", "--lr-factors", "0.1", "1"]
+    assert main(search) == 0
+    kept = results / "toy" / "trials" / "sasrec-ce"
+    assert sorted(p.name for p in kept.iterdir()) == ["lr-0.001.json", "lr-0.01.json"]
+    chosen = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())
+    runs = tmp_path / "runs" / "toy" / "sasrec-ce"
+    assert json.loads((kept / "lr-0.01.json").read_text()) == json.loads(
+        (runs / "lr-0.01" / "results.json").read_text()
+    )
+
+    shutil.rmtree(runs)
+    assert main(search) == 0
+    assert not runs.exists()  # nothing was trained again
+    again = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())
+    assert again["test"] == chosen["test"]
+    assert again["search"]["trials"] == chosen["search"]["trials"]
+
+    # a kept record of a different config is not taken for this trial
+    assert main([*search, "--set", "trainer.seed=5"]) == 0
+    assert (runs / "lr-0.001" / "results.json").is_file()
+
+
 def test_lr_search_rejects_non_positive_factors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,7 +9,9 @@ With ``--lr-factors`` every trained model gets the same search budget: one run p
 with the learning rate of its config scaled by it; the run with the best validation
 NDCG@10 is the model's result (its test figures were never looked at to choose it), and
 the record lists every trial. Finished trials whose saved config matches are reused, so an
-interrupted search resumes.
+interrupted search resumes. Each trial's record is also kept under
+``results/<dataset>/trials/<model>/``, beside the results it produced, so a search can be
+finished on another machine (or after its run folders are gone) from the committed files.
 """
 
 from __future__ import annotations
@@ -146,12 +148,14 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 @dataclass(frozen=True)
 class Trial:
-    """One point of a search: its overrides, run folder, command and resolved config."""
+    """One point of a search: its overrides, run folder, command and resolved config, and
+    where its finished record is kept among the results."""
 
     overrides: tuple[str, ...]
     output_dir: Path
     command: list[str]
     config: dict[str, Any]
+    record_copy: Path
 
 
 def _resolved_config(config: Path, overrides: list[str]) -> dict[str, Any]:
@@ -178,7 +182,9 @@ def _trials(
         output_dir = Path(args.runs_dir) / args.dataset / name / f"lr-{lr * factor:.6g}"
         command = train_command(name, spec, args.dataset, args, overrides, output_dir)
         resolved = _resolved_config(config, [*base, *overrides, f"output_dir={output_dir}"])
-        trials.append(Trial(overrides, output_dir, command, resolved))
+        record_copy = Path(args.results_dir) / args.dataset / "trials" / name
+        record_copy /= f"{output_dir.name}.json"
+        trials.append(Trial(overrides, output_dir, command, resolved, record_copy))
     return trials
 
 
@@ -213,19 +219,22 @@ def _same_training(a: Any, b: Any, path: tuple[str, ...] = ()) -> bool:
 
 
 def _finished(trial: Trial) -> dict[str, Any] | None:
-    """The record of an earlier run of exactly this trial, if it finished."""
-    path = trial.output_dir / "results.json"
-    if not path.is_file():
-        return None
-    record: dict[str, Any] = json.loads(path.read_text())
+    """The record of an earlier run of exactly this trial, if it finished: from its run
+    folder, or else from the copy kept among the results."""
     from recllm.config import from_dict
     from recllm.recipes.train import TrainConfig
 
-    try:  # sections added to the config since the run are filled with their defaults
-        saved = asdict(from_dict(TrainConfig, record.get("config", {})))
-    except ConfigError:
-        return None
-    return record if _same_training(saved, trial.config) else None
+    for path in (trial.output_dir / "results.json", trial.record_copy):
+        if not path.is_file():
+            continue
+        record: dict[str, Any] = json.loads(path.read_text())
+        try:  # sections added to the config since the run are filled with their defaults
+            saved = asdict(from_dict(TrainConfig, record.get("config", {})))
+        except ConfigError:
+            continue
+        if _same_training(saved, trial.config):
+            return record
+    return None
 
 
 def _search(name: str, trials: list[Trial], args: argparse.Namespace) -> dict[str, float]:
@@ -239,7 +248,8 @@ def _search(name: str, trials: list[Trial], args: argparse.Namespace) -> dict[st
         if record is None:
             record = _train(name, trial.command, trial.output_dir)
         else:
-            log.info("%s: reusing the finished run in %s", name, trial.output_dir)
+            log.info("%s: reusing the finished run of %s", name, " ".join(trial.overrides))
+        write_json(trial.record_copy, record)
         records.append(record)
     scores = [r["valid_best"]["ndcg@10"] for r in records]
     best = max(range(len(trials)), key=lambda i: scores[i])  # first of equals
