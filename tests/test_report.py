@@ -17,6 +17,7 @@ def write_record(
     history: bool = True,
     groups: dict | None = None,
     protocol: str = "leave_one_out",
+    config: dict | None = None,
 ) -> None:
     record = {
         "protocol": {"split": {"protocol": protocol}},
@@ -41,6 +42,7 @@ def write_record(
         if history
         else [],
         **({"test_groups": groups} if groups else {}),
+        **({"config": config} if config else {}),
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(record))
@@ -78,7 +80,7 @@ def test_report_has_tables_plots_and_sources(
     assert "## ml-100k" in text and "## data" not in text
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
     assert [r.split(" | ")[0] for r in rows] == ["| popularity", "| sasrec-ce"]  # by NDCG@10
-    assert "| 0.1200 | 0.0600 | 0.1800 | 0.0720 | 2 | 1.5 | 900 | 1,234 |" in text
+    assert "| 0.1200 | 0.0600 | 0.1800 | 0.0720 |  | 2 | 1.5 | 900 | 1,234 |" in text
     assert "Split protocol: leave_one_out." in text
     references = next(line for line in text.splitlines() if line.startswith("Reference"))
     assert "RecBole SASRec (same split at a time budget) R@10 0.212 / N@10 0.108" in references
@@ -106,6 +108,31 @@ def test_cold_and_warm_figures_get_their_own_columns(tmp_path: Path) -> None:
     assert "| 0.2500 | 0.1250 | 92 | 0.5000 | 0.2500 | 851 |" in ours
     popularity = next(line for line in lines if line.startswith("| popularity"))
     assert popularity.count("|") == header.count("|")
+
+
+def test_table_says_which_windows_each_sequential_model_trained_on(tmp_path: Path) -> None:
+    """Rows trained on every window and on the last one only are not comparable on data;
+    records from before ``trainer.windows`` existed trained on the last window."""
+    results = tmp_path / "results"
+    folder = results / "ml-100k"
+    write_record(
+        folder, "sasrec-ce", 0.1, config={"model": "sasrec", "trainer": {"windows": "all"}}
+    )
+    write_record(folder, "generic-lora", 0.08, config={"model": "recllm-adapter", "trainer": {}})
+    write_record(folder, "bpr-mf", 0.06, config={"model": "bpr-mf", "trainer": {"windows": "all"}})
+    write_record(folder, "popularity", 0.04)
+    out = tmp_path / "report"
+    assert main(["report", "--results-dir", str(results), "--out", str(out)]) == 0
+    lines = (out / "report.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| model"))
+    column = header.split(" | ").index("windows")
+
+    def windows(model: str) -> str:
+        row = next(line for line in lines if line.startswith(f"| {model} |"))
+        return row.split(" | ")[column].strip()
+
+    assert windows("sasrec-ce") == "all" and windows("generic-lora") == "last"
+    assert windows("bpr-mf") == "" and windows("popularity") == ""
 
 
 def test_reference_figures_are_left_out_on_other_splits(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ class ModelResult:
     git_commit: str
     groups: dict[str, dict[str, float]]  # test metrics per target group (cold / warm items)
     protocol: str  # the split's protocol, "" when the record does not say
+    windows: str  # which windows of each history a sequential model trained on, else ""
 
 
 def _read_record(path: Path) -> Any:
@@ -69,6 +70,17 @@ def _read_record(path: Path) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise RecLLMError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _training_windows(record: dict[str, Any]) -> str:
+    """``trainer.windows`` of a sequential model's run; records made before the setting
+    existed trained on the last window only. Empty for untrained and CF models."""
+    from recllm.recipes.models import CF_MODELS
+
+    config = record.get("config", {})
+    if "trainer" not in config or config.get("model") in CF_MODELS:
+        return ""
+    return str(config["trainer"].get("windows", "last"))
 
 
 def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
@@ -99,6 +111,7 @@ def load_results(results_dir: Path) -> dict[str, list[ModelResult]]:
                 git_commit=str(record.get("git_commit", ""))[:12],
                 groups=record.get("test_groups", {}),
                 protocol=str(record.get("protocol", {}).get("split", {}).get("protocol", "")),
+                windows=_training_windows(record),
             )
         )
     return datasets
@@ -112,9 +125,9 @@ def _table(results: list[ModelResult]) -> str:
     header = (
         "| model | "
         + " | ".join([*METRICS, *group_columns])
-        + " | epochs | s/epoch | peak MB | trainable params |"
+        + " | windows | epochs | s/epoch | peak MB | trainable params |"
     )
-    rule = "|---|" + "---:|" * (len(METRICS) + len(group_columns) + 4)
+    rule = "|---|" + "---:|" * (len(METRICS) + len(group_columns)) + "---|" + "---:|" * 4
     rows = [header, rule]
     for r in sorted(results, key=lambda r: r.test.get("ndcg@10", 0.0)):
         cells = [f"{r.test[m]:.4f}" if m in r.test else "" for m in METRICS]
@@ -126,7 +139,9 @@ def _table(results: list[ModelResult]) -> str:
         mem = f"{r.peak_rss_mb:,.0f}" if r.peak_rss_mb else ""
         params = f"{r.trainable_parameters:,}" if r.trainable_parameters else "0"
         rows.append(
-            f"| {r.name} | " + " | ".join(cells) + f" | {r.epochs} | {spe} | {mem} | {params} |"
+            f"| {r.name} | "
+            + " | ".join(cells)
+            + f" | {r.windows} | {r.epochs} | {spe} | {mem} | {params} |"
         )
     return "\n".join(rows)
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 TrainableModel = RecLLMModel | SASRec | LightGCN
 
 MODEL_NAMES = ("recllm-adapter", "sasrec", "bpr-mf", "lightgcn")
+CF_MODELS = ("bpr-mf", "lightgcn")  # trained on (user, item) pairs, not on sequences
 _SAVED_MARKER = {
     "recllm-adapter": ADAPTER_CONFIG_NAME,
     "sasrec": SASREC_CONFIG_NAME,
@@ -75,7 +76,7 @@ def _new_model(config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
     data = pipeline.split
     if config.model == "sasrec":
         return SASRec(config.sasrec, n_items=data.n_items)
-    if config.model in ("bpr-mf", "lightgcn"):
+    if config.model in CF_MODELS:
         layers = 0 if config.model == "bpr-mf" else config.cf.n_layers
         cf = dataclasses.replace(
             config.cf, n_layers=layers, n_users=data.n_users, n_items=data.n_items
@@ -149,7 +150,7 @@ def load_model(folder: Path, config: TrainConfig, pipeline: Pipeline) -> Trainab
     data = pipeline.split
     if config.model == "sasrec":
         return SASRec.from_pretrained(folder, n_items=data.n_items)
-    if config.model in ("bpr-mf", "lightgcn"):
+    if config.model in CF_MODELS:
         return LightGCN.from_pretrained(folder, n_users=data.n_users, n_items=data.n_items)
     assert pipeline.backbone is not None and pipeline.encodings is not None
     return RecLLMModel.from_pretrained(
