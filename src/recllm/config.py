@@ -115,18 +115,22 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
     for key in unknown:
         problems.append(f"{prefix}{key}: unknown key; allowed: {sorted(fields)}")
     values: dict[str, Any] = {}
+    section_failed = False
     for name, value in data.items():
         if name not in fields:
             continue
         hint = _optional_dataclass(hints[name]) if value is not None else hints[name]
         if dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, f"{prefix}{name}.", problems)  # type: ignore[arg-type]
+            section_failed |= values[name] is None
         else:
             converted = _convert(value, hint)
             if converted is _INVALID:
                 problems.append(f"{prefix}{name}: expected {_describe(hint)}, got {value!r}")
             else:
                 values[name] = converted
+    if section_failed:  # its problems are listed; checks across sections would meet None
+        return None
     try:
         return cls(**values)
     except ConfigError as exc:

@@ -215,6 +215,15 @@ def test_overrides_and_errors() -> None:
     )
 
 
+def test_a_bad_section_is_reported_not_met_by_checks_across_sections() -> None:
+    """generation.weight > 0 checks trainer.windows; with the trainer section itself
+    invalid that check must not crash, and the trainer's problem is the one named."""
+    with pytest.raises(ConfigError, match=r"trainer\.epochs must be >= 1, got 0"):
+        from_dict(TrainConfig, {"trainer": {"epochs": 0}, "generation": {"weight": 0.3}})
+    with pytest.raises(ConfigError, match=r"generation\.weight > 0 needs trainer\.windows 'last'"):
+        from_dict(TrainConfig, {"trainer": {"windows": "all"}, "generation": {"weight": 0.3}})
+
+
 def test_output_dir_guards_and_final_validation(tmp_path: Path) -> None:
     first = run(toy_config(tmp_path, "guarded", epochs=1, eval_every=5))
     # epochs < eval_every: the final epoch is still validated and saved as best.
