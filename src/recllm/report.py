@@ -75,7 +75,7 @@ def _read_record(path: Path) -> Any:
 def _training_windows(record: dict[str, Any]) -> str:
     """``trainer.windows`` of a sequential model's run; records made before the setting
     existed trained on the last window only. Empty for untrained and CF models."""
-    from recllm.recipes.models import CF_MODELS
+    from recllm.recipes.model_names import CF_MODELS
 
     config = record.get("config", {})
     if "trainer" not in config or config.get("model") in CF_MODELS:

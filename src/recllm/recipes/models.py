@@ -31,6 +31,7 @@ from recllm.models.lightgcn import CF_CONFIG_NAME, LightGCN, UserScorer, normali
 from recllm.models.recllm import RecLLMModel
 from recllm.models.sasrec import SASREC_CONFIG_NAME, SASRec
 from recllm.models.sequential import RecOutput, SequenceScorer
+from recllm.recipes.model_names import CF_MODELS
 
 if TYPE_CHECKING:
     from recllm.data.splits import Split
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 
 TrainableModel = RecLLMModel | SASRec | LightGCN
 
-MODEL_NAMES = ("recllm-adapter", "sasrec", "bpr-mf", "lightgcn")
-CF_MODELS = ("bpr-mf", "lightgcn")  # trained on (user, item) pairs, not on sequences
 _SAVED_MARKER = {
     "recllm-adapter": ADAPTER_CONFIG_NAME,
     "sasrec": SASREC_CONFIG_NAME,

@@ -50,8 +50,8 @@ from recllm.recipes.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
+from recllm.recipes.model_names import MODEL_NAMES
 from recllm.recipes.models import (
-    MODEL_NAMES,
     TrainableModel,
     batch_loss,
     build_model,
