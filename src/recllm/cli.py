@@ -192,6 +192,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from recllm.bundle.format import is_bundle
+
+    if is_bundle(args.checkpoint):
+        from recllm.cli_serve import recommend_from_bundle
+
+        return recommend_from_bundle(args)
     from recllm.recipes.inference import load_run, recommend, resolve_items, user_history
 
     run = load_run(args.checkpoint, args.data_dir, progress=False)
@@ -332,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     rec = commands.add_parser("recommend", help="top-k items for a user or a given history")
-    rec.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")
+    rec.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`, or a bundle")
     rec.add_argument("--user", default=None, help="raw user id from the dataset")
     rec.add_argument("--history", default=None, help="comma-separated raw item ids, oldest first")
     rec.add_argument("-k", type=int, default=10, help="how many items (default 10)")
@@ -340,8 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=cmd_recommend)
 
     from recllm.cli_routing import add_parsers as add_routing_parsers
+    from recllm.cli_serve import add_parsers as add_serving_parsers
 
     add_routing_parsers(commands)
+    add_serving_parsers(commands)
 
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
     bench.add_argument(
