@@ -72,6 +72,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             download=args.download,
             overrides=args.overrides,
+            bundle=None if args.no_bundle else args.bundle,
         )
     )
     return 0
@@ -263,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=None, help="also write the results as JSON here"
     )
     quick.add_argument("--quiet", action="store_true", help="no progress bars")
+    quick.add_argument(
+        "--bundle",
+        type=Path,
+        default=Path("runs/quickstart-bundle"),
+        help="where to write the servable bundle (default runs/quickstart-bundle)",
+    )
+    quick.add_argument(
+        "--no-bundle",
+        action="store_true",
+        help="stop after the evaluation: no router, explainer or bundle",
+    )
     quick.add_argument(
         "--download",
         action="store_true",

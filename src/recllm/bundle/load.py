@@ -28,8 +28,11 @@ MODEL_INFO = "model.json"
 
 def load_bundle(folder: Path, verify: bool = True) -> Components:
     """The components of the bundle in ``folder``; :class:`BundleError` if unusable."""
+    from transformers.utils import logging as hf_logging
+
     folder = Path(folder)
     manifest = fmt.read_manifest(folder, verify=verify)
+    hf_logging.disable_progress_bar()  # a per-weight bar on every (re)load is noise in logs
     try:
         return _load(folder, manifest)
     except (OSError, KeyError, ValueError, TypeError) as exc:

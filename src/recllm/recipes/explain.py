@@ -65,6 +65,7 @@ class ExplainerTrainConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     num_threads: int | None = None
     progress: bool = True
+    schedule: str = "full"  # a label saved with the explainer: "full", or the quick start's "short"
 
     def __post_init__(self) -> None:
         problems = []
@@ -253,6 +254,7 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         "run_dir": config.run_dir,
         "dataset": run.dataset.name,
         "targets": "facts" if corpus is None else "reviews",
+        "schedule": config.schedule,
         "training_pairs": len(pairs),
         "training_sentences": len(texts),
         "vocab_size": len(vocab),

@@ -49,6 +49,7 @@ class RouterTrainConfig:
     seed: int = 0
     num_threads: int | None = None
     progress: bool = True
+    schedule: str = "full"  # a label saved with the router: "full", or the quick start's "short"
 
     def __post_init__(self) -> None:
         problems = []
@@ -122,6 +123,7 @@ def train_router(config: RouterTrainConfig) -> dict[str, object]:
         serving = "student"
     record = {
         "serving": serving,
+        "schedule": config.schedule,
         "catalogs": config.catalogs,
         "generated": {"train": len(train), "valid": len(valid), "per_intent": config.per_intent},
         **record,

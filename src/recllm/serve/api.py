@@ -249,7 +249,7 @@ class Recommender:
         fields); they are encoded at once and recommendable through the metadata path.
         They persist in the store, so a restart (or another worker) serves them too."""
         rows = self._validated_items(items)
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows, dtype=object)
         for name in template_fields(self.parts.encoder_settings.text_template):
             if name not in frame.columns:
                 frame[name] = ""
