@@ -3,15 +3,8 @@ data, with a tiny router and explainer, exported as ``recllm export`` does."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 from helpers import save_tiny_bert, write_toy_movielens
 from recipes.test_train import run, toy_config
 
@@ -20,6 +13,7 @@ from recllm.recipes.explain import ExplainerTrainConfig, train_explainer
 from recllm.recipes.export import export
 from recllm.recipes.router import RouterTrainConfig, train_router
 from recllm.routing.classifier import ClassifierConfig
+from recllm.serve.process import ServerProcess
 
 
 def toy_bundle(
@@ -62,62 +56,4 @@ def toy_bundle(
     return bundle, run_dir
 
 
-class Server:
-    """``recllm serve`` in a child process on a free loopback port, stopped on exit."""
-
-    def __init__(
-        self,
-        bundle: Path,
-        store: Path,
-        *args: str,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.bundle, self.store, self.args = bundle, store, args
-        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 120.0) -> Server:
-        command = [sys.executable, "-m", "recllm", "serve", str(self.bundle)]
-        command += ["--port", str(self.port), "--store", str(self.store), *self.args]
-        self.log = self.store.with_suffix(f".{self.port}.log")
-        with self.log.open("wb") as log:  # a file: a full pipe would block the server
-            self.process = subprocess.Popen(
-                command, env=self.env, stdout=subprocess.DEVNULL, stderr=log
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the server exited ({self.process.returncode}): {self.log.read_text()}"
-                )
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the server did not become ready")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        code = self.process.wait(timeout=60)
-        self.process = None
-        return code
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+Server = ServerProcess  # recllm serve in a child process on a free loopback port

@@ -375,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
             "constraints",
             "explain",
             "distill",
+            "serve",
         ],
         help="which benchmark",
     )
@@ -456,6 +457,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--latency-pairs", type=int, default=200, help="explain: pairs timed one at a time"
+    )
+    bench.add_argument("--bundle", type=Path, default=None, help="serve: the bundle to serve")
+    bench.add_argument(
+        "--requests", type=int, default=300, help="serve: requests per endpoint and concurrency"
+    )
+    bench.add_argument(
+        "--concurrency", nargs="+", type=int, default=[1, 16], help="serve: concurrent clients"
+    )
+    bench.add_argument(
+        "--endpoints",
+        nargs="+",
+        choices=["recommend", "explain", "ask"],
+        default=["recommend", "explain", "ask"],
+        help="serve: endpoints to drive",
+    )
+    bench.add_argument(
+        "--max-seconds", type=float, default=120.0, help="serve: time limit of each load level"
+    )
+    bench.add_argument(
+        "--label", default=None, help="serve: results file name (default: the bundle's dataset)"
     )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
