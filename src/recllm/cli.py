@@ -464,6 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="recllm: %(message)s",
         stream=sys.stderr,
     )
+    from recllm.progress import quiet_library_bars
+
+    quiet_library_bars()  # a log gets no per-batch lines (issue 28)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

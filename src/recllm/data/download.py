@@ -25,10 +25,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from tqdm.auto import tqdm
-
 from recllm.data.registry import KNOWN
 from recllm.errors import DatasetNotFoundError, RecLLMError
+from recllm.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +235,7 @@ def _fetch(url: str, dest: Path, progress: bool, timeout: float) -> None:
             offset = 0  # the server ignored the Range header and sends the whole file
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length else None
-        bar = tqdm(total=total, initial=offset, desc=dest.name, disable=not progress, **_BAR)
+        bar = progress_bar(total=total, initial=offset, desc=dest.name, enabled=progress, **_BAR)
         with part.open("ab" if offset else "wb") as out, bar:
             while True:
                 try:
