@@ -14,7 +14,7 @@ from pathlib import Path
 from recllm.docgen.cli_reference import render as render_cli
 from recllm.docgen.tables import all_tables
 
-__all__ = ["README_BLOCK", "generate", "readme_with_tables", "render_cli"]
+__all__ = ["README_BLOCK", "generate", "readme_with_tables", "refresh_docs", "render_cli"]
 
 # A README block that `recllm report` fills: <!-- generated:NAME --> ... <!-- /generated -->
 README_BLOCK = re.compile(
@@ -50,3 +50,21 @@ def readme_with_tables(readme: str, results: Path) -> str:
         return match[1] + tables[name] + match[4]
 
     return README_BLOCK.sub(fill, readme)
+
+
+def refresh_docs(results: Path, parser: argparse.ArgumentParser | None = None) -> list[Path]:
+    """What ``recllm report`` regenerates when ``results`` is a repository's results
+    folder (a ``mkdocs.yml`` beside it): ``docs/generated/`` and the README's tables.
+    Any other results folder (e.g. ``results/cold-start``) gets nothing; returns []."""
+    root = Path(results).resolve().parent
+    if not (root / "mkdocs.yml").is_file():
+        return []
+    written = generate(results, root / "docs" / "generated", parser)
+    readme = root / "README.md"
+    if readme.is_file():
+        text = readme.read_text()
+        refilled = readme_with_tables(text, results)
+        if refilled != text:
+            readme.write_text(refilled)
+        written.append(readme)
+    return written
