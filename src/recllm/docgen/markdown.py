@@ -11,6 +11,12 @@ from typing import Any
 from recllm.errors import RecLLMError
 
 Record = dict[str, Any]
+# Words for the datasets' names in table rows.
+DATASET_LABELS = {
+    "ml-100k": "MovieLens 100K",
+    "amazon-beauty": "Amazon Beauty",
+    "amazon-musical-instruments": "Amazon Musical Instruments",
+}
 
 
 def read_record(path: Path) -> Record:
