@@ -224,9 +224,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from recllm.docgen import refresh_docs
     from recllm.report import build_report
 
     print(f"wrote {build_report(args.results_dir, args.out)}")
+    docs = refresh_docs(args.results_dir, build_parser())  # docs tables, CLI page, README
+    if docs:
+        print(f"wrote {len(docs)} docs files under {docs[0].parent} and the README's tables")
     return 0
 
 
@@ -505,6 +509,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="recllm: %(message)s",
         stream=sys.stderr,
     )
+    from recllm.progress import quiet_library_bars
+
+    quiet_library_bars()  # a log gets no per-batch lines (issue 28)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from recllm.errors import ConfigError
+from recllm.progress import progress_bar
 from recllm.routing.catalog import Catalog
 from recllm.routing.classifier import ClassifierConfig, IntentClassifier
 from recllm.routing.generate import LabelledQuery, generate
@@ -156,7 +156,7 @@ def _fit(
         batches = [
             order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)
         ]
-        bar = tqdm(batches, desc=f"{name} epoch {epoch}/{epochs}", disable=not config.progress)
+        bar = progress_bar(batches, desc=f"{name} epoch {epoch}/{epochs}", enabled=config.progress)
         for batch in bar:
             inputs = model.tokenize([q.text for q in batch])
             target = torch.tensor([index[q.intent.value] for q in batch])
