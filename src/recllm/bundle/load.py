@@ -66,6 +66,8 @@ def _load(folder: Path, manifest: dict[str, Any]) -> Components:
         return loaded[0]
 
     histories_path = folder / fmt.HISTORIES
+    recommender = manifest.get("models", {}).get("recommender", {})
+    onnx = folder / recommender["onnx"]["file"] if recommender.get("backend") == "onnx" else None
     return Components(
         dataset=str(manifest.get("dataset", "")),
         items=items,
@@ -77,6 +79,7 @@ def _load(folder: Path, manifest: dict[str, Any]) -> Components:
         router=_router(folder / fmt.ROUTER),
         explainer=_explainer(folder / fmt.EXPLAINER),
         info=manifest,
+        onnx=onnx,
     )
 
 

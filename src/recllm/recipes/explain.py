@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recllm.errors import ConfigError, RecLLMError
 from recllm.explain.conditioning import targets
@@ -38,6 +37,7 @@ from recllm.explain.generator import ExplanationGenerator, GeneratorConfig
 from recllm.explain.phrasing import realise
 from recllm.explain.reviews import AnyFacts, ReviewCorpus, has_reviews, review_examples
 from recllm.explain.vocab import Vocab, delexicalise, source_tokens, tokenize
+from recllm.progress import progress_bar
 from recllm.recipes.ask import Explanation
 from recllm.recipes.inference import LoadedRun, load_run
 from recllm.routing.catalog import Catalog
@@ -234,8 +234,8 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         rng.shuffle(order)
         total = 0.0
         batches = range(0, len(order), config.batch_size)
-        for start in tqdm(
-            batches, desc=f"explainer epoch {epoch}/{config.epochs}", disable=not config.progress
+        for start in progress_bar(
+            batches, desc=f"explainer epoch {epoch}/{config.epochs}", enabled=config.progress
         ):
             chosen = order[start : start + config.batch_size]
             cond = explainer.conditioning(facts, signals, [rows[c] for c in chosen])

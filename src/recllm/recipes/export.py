@@ -13,11 +13,13 @@ import logging
 import shutil
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from recllm import __version__
 from recllm.bundle import format as fmt
@@ -29,6 +31,7 @@ from recllm.explain.generator import ExplanationGenerator
 from recllm.explain.vocab import Vocab
 from recllm.fsutil import atomic_folder
 from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
+from recllm.models.onnx_graph import ONNX_NAME
 from recllm.models.recllm import RecLLMModel
 from recllm.recipes.explain import rating_max
 from recllm.recipes.inference import LoadedRun, load_run
@@ -185,8 +188,11 @@ def export(
     histories: bool = True,
     overwrite: bool = False,
     extra_info: dict[str, Any] | None = None,
+    onnx: bool = False,
 ) -> dict[str, Any]:
-    """Write the bundle to ``out`` (atomically) and return its manifest."""
+    """Write the bundle to ``out`` (atomically) and return its manifest. With ``onnx``,
+    also the recommender as an ONNX graph, served when it ranks the test users' top 10
+    exactly as PyTorch does and answers faster (see :func:`onnx_check`)."""
     from recllm.provenance import provenance
 
     out = Path(out)
@@ -198,6 +204,9 @@ def export(
     with atomic_folder(out) as folder:
         _write_catalogue(folder, parts, run)
         _write_model(folder, run)
+        backend: dict[str, Any] = {"backend": "torch"}
+        if onnx:
+            backend = onnx_check(run, folder / fmt.RECOMMENDER / ONNX_NAME)
         if router is not None:
             _copy_router(Path(router), folder / fmt.ROUTER)
         if explainer is not None:
@@ -214,11 +223,57 @@ def export(
             "catalogue_hash": parts.model.config.catalogue,
             "rating_max": parts.rating_max,
             "encoder": asdict(parts.encoder_settings),
-            "models": _model_summary(run, kind, router, explainer, parts),
+            "models": _model_summary(run, kind, router, explainer, parts, backend),
             **(extra_info or {}),
         }
         manifest = fmt.write_manifest(folder, info)
     return manifest
+
+
+def onnx_check(run: LoadedRun, path: Path, users: int = 500, timed: int = 100) -> dict[str, Any]:
+    """Export the recommender to ``path`` and compare it with PyTorch on up to ``users``
+    test users (top-10 rankings, largest score difference) and on ``timed`` batch-1
+    requests (p50 latency, same process, one after the other). The backend served is
+    ONNX only when every top 10 is identical and it is faster."""
+    from recllm.bench.timing import latency_ms
+    from recllm.models.onnx_graph import OnnxScorer, export_onnx
+    from recllm.models.sequential import SequenceScorer
+
+    model = run.model
+    assert isinstance(model, RecLLMModel)
+    export_onnx(model, path)
+    runtime = OnnxScorer(path, model)
+    targets = run.split.targets("test")["user"].to_numpy()[:users]
+    history = run.split.sequences("test")
+    with torch.no_grad():
+        eager = SequenceScorer(model, batch_size=64)(targets, history)
+        graph = SequenceScorer(runtime, batch_size=64)(targets, history)
+    same = (eager.topk(10).indices == graph.topk(10).indices).all(1)
+    single = [targets[i : i + 1] for i in range(min(timed, len(targets)))]
+    speed = {}
+    for name, scorer in (("torch", SequenceScorer(model)), ("onnx", SequenceScorer(runtime))):
+        calls = [partial(scorer, u, history) for u in single]
+        speed[name] = latency_ms(calls, repeats=1, warmup=5)["p50_ms"]
+    identical = bool(same.all())
+    backend = "onnx" if identical and speed["onnx"] < speed["torch"] else "torch"
+    log.info(
+        "ONNX: top-10 identical for %d of %d test users, p50 %.2f ms (torch %.2f ms): serving %s",
+        int(same.sum()),
+        len(same),
+        speed["onnx"],
+        speed["torch"],
+        backend,
+    )
+    return {
+        "backend": backend,
+        "onnx": {
+            "file": f"{fmt.RECOMMENDER}/{ONNX_NAME}",
+            "test_users_compared": len(same),
+            "top10_identical": int(same.sum()),
+            "max_abs_score_difference": float((eager - graph).abs().max()),
+            "p50_ms_batch1": speed,
+        },
+    }
 
 
 def _write_catalogue(folder: Path, parts: Components, run: LoadedRun) -> None:
@@ -291,10 +346,12 @@ def _model_summary(
     router: Path | None,
     explainer: Path | None,
     parts: Components,
+    backend: dict[str, Any],
 ) -> dict[str, Any]:
     model = run.model
     summary: dict[str, Any] = {
         "recommender": {
+            **backend,
             "kind": kind,
             "model": run.config.model,
             "run": str(run.config.output_dir),

@@ -95,6 +95,11 @@ class Recommender:
     ) -> None:
         self.parts = parts
         self.model = parts.model.eval()
+        self._scorer: Any = self.model
+        if parts.onnx is not None:
+            from recllm.models.onnx_graph import OnnxScorer
+
+            self._scorer = OnnxScorer(parts.onnx, self.model)
         self.store: EventStore = store if store is not None else SQLiteStore(Path(":memory:"))
         self.store.bind(str(parts.info.get("catalogue_hash") or parts.dataset))
         self.default_k = default_k
@@ -132,6 +137,11 @@ class Recommender:
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+    @property
+    def backend(self) -> str:
+        """What scores requests: "torch" or "onnx" (ONNX Runtime)."""
+        return "torch" if self._scorer is self.model else "onnx"
 
     def item(self, item_id: str) -> ItemInfo:
         """The catalogue entry of ``item_id``."""
@@ -368,7 +378,7 @@ class Recommender:
                 f"year_from {slots.year_from} is after year_to {slots.year_to}"
             )
         meets = satisfies(self.catalog, slots)
-        scores = score_history(self.model, user.items, self._weights(user.ratings))
+        scores = score_history(self._scorer, user.items, self._weights(user.ratings))
         scores = apply_constraints(scores, meets, "filter")
         seen = np.concatenate([user.items, exclude]).astype(np.int64)
         top = top_k(scores, seen, k)
