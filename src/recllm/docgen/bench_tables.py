@@ -127,3 +127,41 @@ def data_benchmarks(results: Path) -> dict[str, str]:
         "step (synthetic ML-20M-sized data)",
     ) + source_line([scale_path], results.parent)
     return out
+
+
+def serving(results: Path) -> dict[str, str]:
+    """The service over loopback (``recllm bench serve``): latency and throughput per
+    endpoint and concurrency, beside the same requests through the Python API."""
+    files = sorted((results / "serve").glob("*.json"))
+    rows: list[tuple[str, Record]] = []
+    for file in files:
+        record = read_record(file)
+        model = get(record, "recommender/kind") or "?"
+        backend = get(record, "recommender/backend") or "torch"
+        name = f"{record['name']} ({model}, {backend}, {record.get('catalogue_items')} items)"
+        for endpoint, levels in record["http"].items():
+            api = record["python_api"].get(endpoint, {})
+            for level, figures in levels.items():
+                label = f"{name}: {endpoint}, {level.replace('_', ' ')}"
+                rows.append((label, {**figures, "api": api, "rss": record["server_peak_rss_mb"]}))
+    columns = [
+        Column("p50 ms", "p50_ms", fmt=".1f"),
+        Column("p95 ms", "p95_ms", fmt=".1f"),
+        Column("p99 ms", "p99_ms", fmt=".1f"),
+        Column("req/s", "throughput_rps", fmt=".1f"),
+        Column("non-200", "non_200", fmt="d"),
+        Column("Python API p50 / p99 ms", _api_latency, fmt=""),
+        Column("server peak MB", "rss", fmt=".0f"),
+    ]
+    if not rows:
+        return {"serve": "No `recllm bench serve` results yet.\n"}
+    return {
+        "serve": table(rows, columns, "bundle: endpoint, load") + source_line(files, results.parent)
+    }
+
+
+def _api_latency(record: Record) -> str:
+    api = record.get("api") or {}
+    if "p50_ms" not in api:
+        return ""
+    return f"{api['p50_ms']:.1f} / {api['p99_ms']:.1f}"

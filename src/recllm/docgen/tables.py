@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from recllm.docgen.bench_tables import data_benchmarks, routing
+from recllm.docgen.bench_tables import data_benchmarks, routing, serving
 from recllm.docgen.markdown import (
     DATASET_LABELS,
     Column,
@@ -397,6 +397,7 @@ BUILDERS: list[Callable[[Path], dict[str, str]]] = [
     distillation,
     routing,
     data_benchmarks,
+    serving,
 ]
 
 
