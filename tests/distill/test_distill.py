@@ -330,7 +330,12 @@ def test_bench_distill_reports_ratios_side_by_side(toy_teacher: Path, tmp_path: 
     )
     result = run_benchmark("distill", args)
     rows = result["rows"]
-    assert set(rows) == {"teacher", "distilled", "distilled-int8"}
+    student = rows["distilled"]
+    assert set(rows) == {"teacher", "distilled", "distilled-int8", "distilled-onnx"}
+    onnx = result["onnx"]
+    assert onnx["top10_identical"] == onnx["test_users_compared"] > 0
+    assert rows["distilled-onnx"]["recall@10"] == pytest.approx(student["recall@10"], abs=1e-9)
+    assert rows["distilled-onnx"]["backend"] == "onnxruntime"
     teacher, student = rows["teacher"], rows["distilled"]
     assert result["speedup"] == pytest.approx(
         teacher["latency_p50_ms"] / student["latency_p50_ms"], rel=0.01

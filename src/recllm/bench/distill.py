@@ -1,5 +1,5 @@
 """``recllm bench distill``: teacher, distilled student, student trained alone, and the
-distilled student quantised to int8, side by side in one run.
+distilled student quantised to int8 and run by ONNX Runtime, side by side in one run.
 
 Accuracy: full-catalogue Recall/NDCG@10/20 on the test split, all evaluated here by the
 same evaluator. Efficiency, each model in a fresh process of its own (so its memory is
@@ -10,6 +10,11 @@ over ``--repeats`` x 100 requests on one thread after a warm-up), throughput at 
 and peak resident memory above the process's start. Both models serve with their
 catalogue tables precomputed (:meth:`RecLLMModel.cache_catalogue`). Histories are 50
 distinct random items (seeded): the cost of a request does not depend on which.
+
+The ONNX row is the distilled student's request path exported as a graph
+(:mod:`recllm.models.onnx_graph`) and run by ONNX Runtime on the same thread count; its
+accuracy is evaluated through ONNX Runtime too, and ``onnx.top10_identical`` counts the
+test users whose top 10 equals eager PyTorch's.
 
 The ratios the issue asks for are written next to the raw figures: ``speedup`` (teacher
 p50 / student p50), ``memory_reduction`` (1 - student bytes / teacher bytes) and
@@ -72,7 +77,7 @@ def _rss_mb() -> float:
 
 
 def _serve(
-    run_dir: str, int8: bool, requests_path: str, threads: int, repeats: int, out: Any
+    run_dir: str, variant: str, requests_path: str, threads: int, repeats: int, out: Any
 ) -> None:
     """Child process: load one model as a server would, then time and measure it."""
     from safetensors.torch import load_file
@@ -95,15 +100,24 @@ def _serve(
         Path(run_dir) / "best", backbone, encodings, catalogue=config.adapter.catalogue or None
     )
     parameters = sum(p.numel() for p in model.parameters())
-    if int8:
+    if variant == "int8":
         model = quantised(model)
     assert isinstance(model, RecLLMModel)
     model.cache_catalogue()
+    scorer: Any = model
+    size = model_bytes(model)
+    if variant == "onnx":
+        from recllm.models.onnx_graph import OnnxScorer, export_onnx
+
+        graph = Path(requests_path).with_name("student.onnx")
+        export_onnx(model, graph)
+        scorer = OnnxScorer(graph, model, threads=threads)
+        size = graph.stat().st_size
     items, history_mask = requests["items"], requests["history_mask"]
     weights, mask = torch.ones(items.shape), torch.ones(items.shape, dtype=torch.bool)
 
     def request(rows: slice) -> torch.Tensor:
-        scores = model.score_last(items[rows], weights[rows], mask[rows])
+        scores = scorer.score_last(items[rows], weights[rows], mask[rows])
         scores = scores.masked_fill(history_mask[rows], float("-inf"))
         return scores.topk(TOP, dim=1).indices
 
@@ -122,7 +136,7 @@ def _serve(
     out.put(
         {
             "parameters": parameters,
-            "model_bytes": model_bytes(model),
+            "model_bytes": size,
             "latency_p50_ms": latency["p50_ms"],
             "latency_p99_ms": latency["p99_ms"],
             "latency_requests_timed": latency["timed"],
@@ -134,13 +148,13 @@ def _serve(
 
 
 def efficiency(
-    run_dir: Path, int8: bool, requests_path: Path, threads: int, repeats: int
+    run_dir: Path, variant: str, requests_path: Path, threads: int, repeats: int
 ) -> dict[str, Any]:
     """Run :func:`_serve` for one model in a fresh process; its figures."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(
-        target=_serve, args=(str(run_dir), int8, str(requests_path), threads, repeats, queue)
+        target=_serve, args=(str(run_dir), variant, str(requests_path), threads, repeats, queue)
     )
     process.start()
     process.join()
@@ -192,29 +206,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise RecLLMError(f"the teacher {args.checkpoint} is not a RecLLM-Adapter run")
     catalogue = teacher.model
     rows: dict[str, dict[str, Any]] = {}
-    runs: dict[str, tuple[Path, bool]] = {"teacher": (Path(args.checkpoint), False)}
+    runs: dict[str, tuple[Path, str]] = {"teacher": (Path(args.checkpoint), "torch")}
     models: dict[str, torch.nn.Module] = {"teacher": teacher.model}
     for name, folder in students.items():
         loaded = load_run(folder, args.data_dir, progress=False)
         if loaded.split.summary() != teacher.split.summary():
             raise RecLLMError(f"{name} ({folder}) was trained on another split than the teacher")
         models[name] = loaded.model
-        runs[name] = (folder, False)
+        runs[name] = (folder, "torch")
     models["distilled-int8"] = quantised(models["distilled"])
-    runs["distilled-int8"] = (students["distilled"], True)
+    runs["distilled-int8"] = (students["distilled"], "int8")
+    runs["distilled-onnx"] = (students["distilled"], "onnx")
 
     with tempfile.TemporaryDirectory() as tmp:
         requests_path = Path(tmp) / "requests.safetensors"
         save_file(_requests(catalogue, n=4 * THROUGHPUT_BATCH, seed=0), str(requests_path))
-        for name, (folder, int8) in runs.items():
+        onnx_check: dict[str, Any] = {}
+        for name, (folder, variant) in runs.items():
             print(f"{name}: accuracy and serving")
-            scorer = make_scorer(models[name])  # type: ignore[arg-type]  # int8: a RecLLMModel
+            if variant == "onnx":
+                scorer, onnx_check = _onnx_scorer(models["distilled"], teacher.split, Path(tmp))
+            else:
+                scorer = make_scorer(models[name])  # type: ignore[arg-type]  # int8: a RecLLMModel
             test = evaluate(scorer, teacher.split, "test", progress=False)
             rows[name] = {
                 "run": str(folder),
-                "int8": int8,
+                "int8": variant == "int8",
+                "backend": "onnxruntime" if variant == "onnx" else "torch",
                 **{k: test.metrics[k] for k in METRICS},
-                **efficiency(folder, int8, requests_path, args.threads, args.repeats),
+                **efficiency(folder, variant, requests_path, args.threads, args.repeats),
             }
     t, s = rows["teacher"], rows["distilled"]
     ratios = {
@@ -229,6 +249,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "speedup": round(t["latency_p50_ms"] / q["latency_p50_ms"], 2),
         "memory_reduction": round(1 - q["model_bytes"] / t["model_bytes"], 4),
         "recall_retention": round(q["recall@10"] / t["recall@10"], 4),
+    }
+    o = rows["distilled-onnx"]
+    ratios["onnx"] = {
+        "speedup": round(t["latency_p50_ms"] / o["latency_p50_ms"], 2),
+        "speedup_over_eager_student": round(s["latency_p50_ms"] / o["latency_p50_ms"], 2),
+        "recall_retention": round(o["recall@10"] / t["recall@10"], 4),
+        **onnx_check,
     }
     _print_table(rows)
     return {
@@ -246,6 +273,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **ratios,
         "rows": rows,
     }
+
+
+def _onnx_scorer(model: Any, split: Any, tmp: Path) -> tuple[Any, dict[str, Any]]:
+    """The student through ONNX Runtime as the evaluator's scorer, and how its test users'
+    top 10 compare with eager PyTorch's."""
+    from recllm.models.onnx_graph import OnnxScorer, compare_with_eager, export_onnx
+    from recllm.models.sequential import SequenceScorer
+
+    path = tmp / "evaluated.onnx"
+    export_onnx(model, path)
+    runtime = OnnxScorer(path, model)
+    users = split.targets("test")["user"].to_numpy()
+    check = compare_with_eager(model, runtime, users, split.sequences("test"), TOP)
+    return SequenceScorer(runtime), check
 
 
 def _named(value: str) -> tuple[str, Path]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,3 +150,21 @@ class OnnxScorer:
 
     def eval(self) -> OnnxScorer:
         return self
+
+
+def compare_with_eager(
+    model: RecLLMModel, runtime: OnnxScorer, users: np.ndarray, history: object, k: int = 10
+) -> dict[str, Any]:
+    """How the graph ranks ``users`` (their ``history``, a ``UserSequences``) against
+    eager PyTorch: users compared, users whose top ``k`` is identical, largest score gap."""
+    from recllm.models.sequential import SequenceScorer
+
+    with torch.no_grad():
+        eager = SequenceScorer(model, batch_size=64)(users, history)  # type: ignore[arg-type]
+        graph = SequenceScorer(runtime, batch_size=64)(users, history)  # type: ignore[arg-type]
+    same = (eager.topk(k).indices == graph.topk(k).indices).all(1)
+    return {
+        "test_users_compared": len(users),
+        "top10_identical": int(same.sum()),
+        "max_abs_score_difference": float((eager - graph).abs().max()),
+    }

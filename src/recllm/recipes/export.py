@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from recllm import __version__
 from recllm.bundle import format as fmt
@@ -236,7 +235,7 @@ def onnx_check(run: LoadedRun, path: Path, users: int = 500, timed: int = 100) -
     requests (p50 latency, same process, one after the other). The backend served is
     ONNX only when every top 10 is identical and it is faster."""
     from recllm.bench.timing import latency_ms
-    from recllm.models.onnx_graph import OnnxScorer, export_onnx
+    from recllm.models.onnx_graph import OnnxScorer, compare_with_eager, export_onnx
     from recllm.models.sequential import SequenceScorer
 
     model = run.model
@@ -245,21 +244,18 @@ def onnx_check(run: LoadedRun, path: Path, users: int = 500, timed: int = 100) -
     runtime = OnnxScorer(path, model)
     targets = run.split.targets("test")["user"].to_numpy()[:users]
     history = run.split.sequences("test")
-    with torch.no_grad():
-        eager = SequenceScorer(model, batch_size=64)(targets, history)
-        graph = SequenceScorer(runtime, batch_size=64)(targets, history)
-    same = (eager.topk(10).indices == graph.topk(10).indices).all(1)
+    check = compare_with_eager(model, runtime, targets, history)
     single = [targets[i : i + 1] for i in range(min(timed, len(targets)))]
     speed = {}
     for name, scorer in (("torch", SequenceScorer(model)), ("onnx", SequenceScorer(runtime))):
         calls = [partial(scorer, u, history) for u in single]
         speed[name] = latency_ms(calls, repeats=1, warmup=5)["p50_ms"]
-    identical = bool(same.all())
+    identical = check["top10_identical"] == check["test_users_compared"]
     backend = "onnx" if identical and speed["onnx"] < speed["torch"] else "torch"
     log.info(
         "ONNX: top-10 identical for %d of %d test users, p50 %.2f ms (torch %.2f ms): serving %s",
-        int(same.sum()),
-        len(same),
+        check["top10_identical"],
+        check["test_users_compared"],
         speed["onnx"],
         speed["torch"],
         backend,
@@ -268,9 +264,7 @@ def onnx_check(run: LoadedRun, path: Path, users: int = 500, timed: int = 100) -
         "backend": backend,
         "onnx": {
             "file": f"{fmt.RECOMMENDER}/{ONNX_NAME}",
-            "test_users_compared": len(same),
-            "top10_identical": int(same.sum()),
-            "max_abs_score_difference": float((eager - graph).abs().max()),
+            **check,
             "p50_ms_batch1": speed,
         },
     }
