@@ -194,3 +194,25 @@ def test_hot_reload_under_load_fails_no_request(bundle: Path, tmp_path: Path) ->
     assert counts[0] > 10 and failures == []
     assert "reloaded bundle" in log or "Reloaded" in log
     assert "Waiting for application shutdown" in log and "Finished server process" in log
+
+
+def test_workers_share_events_and_added_items(bundle: Path, tmp_path: Path) -> None:
+    """Two worker processes on one SQLite store: whichever answers sees every write."""
+    with Server(
+        bundle, tmp_path / "w.sqlite", "--workers", "2", env={"RECLLM_API_KEY": KEY}
+    ) as server:
+        added = post(
+            server,
+            "/v1/items",
+            {"items": [{"item_id": "shared-1", "title": "Shared"}]},
+            headers={"X-API-Key": KEY},
+        )
+        assert added.status_code == 200
+        base = post(server, "/v1/recommend", {"user_id": "4"}).json()["history_length"]
+        assert (
+            post(server, "/v1/events", {"user_id": "4", "item_id": "shared-1"}).status_code == 201
+        )
+        for _ in range(12):  # a new connection each time, so both workers answer
+            assert httpx.get(f"{server.url}/v1/items/shared-1").status_code == 200
+            again = post(server, "/v1/recommend", {"user_id": "4"})
+            assert again.json()["history_length"] == base + 1
