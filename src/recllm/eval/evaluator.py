@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from recllm.data.sequences import UserSequences
 from recllm.data.splits import Split, Stage
-from recllm.errors import ConfigError
+from recllm.errors import ConfigError, RecLLMError
 from recllm.eval.metrics import METRIC_NAMES, ranking_metrics, target_ranks
 
 Scorer = Callable[[np.ndarray, UserSequences], torch.Tensor]
@@ -120,7 +120,8 @@ def evaluate(
 ) -> EvalResult:
     """Rank the whole catalogue for every user with ``stage`` targets and average metrics.
 
-    Users without targets are skipped (they are not counted). With a cold-start split
+    Users without targets are skipped (they are not counted); a stage without any is an
+    error, not a table of zeros. With a cold-start split
     (targets have a ``cold`` column) metrics are also reported for cold and warm targets
     apart under ``groups``.
     """
@@ -130,6 +131,13 @@ def evaluate(
     targets = UserSequences.from_frame(target_frame, split.n_users)
     cold_flags = target_frame["cold"].to_numpy() if "cold" in target_frame.columns else None
     users = targets.users_with_items()
+    if not len(users):
+        # a table of zeros would read as a result: say that nothing was measured
+        raise RecLLMError(
+            f"nothing to evaluate: the {stage} split of {split.dataset.name} has no user with "
+            f"a {stage} target (protocol {split.protocol}, {split.n_users} users); use more "
+            "data, a lower k-core or another split protocol"
+        )
     popularity = np.bincount(split.train["item"].to_numpy(), minlength=split.n_items)
     sums = {"all": _Sums(config.ks)}
     if cold_flags is not None:

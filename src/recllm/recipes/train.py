@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from recllm.config import to_dict
+from recllm.config import run_settings_problems, to_dict
 from recllm.data.batching import WINDOW_MODES, BucketBatchSampler
 from recllm.data.preprocess import PreprocessConfig, preprocess
 from recllm.data.registry import load_dataset
@@ -170,14 +170,17 @@ class TrainerConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            problems.append(f"lr must be > 0, got {self.lr}")
-        if self.backbone_lr is not None and self.backbone_lr <= 0:
+        # "not (x > 0)" rather than "x <= 0": NaN fails every comparison
+        if not 0 < self.lr < math.inf:
+            problems.append(f"lr must be a finite number > 0, got {self.lr}")
+        if self.backbone_lr is not None and not 0 < self.backbone_lr < math.inf:
             problems.append(f"backbone_lr must be > 0 (or null for lr), got {self.backbone_lr}")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            problems.append("grad_clip and weight_decay must be >= 0")
+        for name in ("grad_clip", "weight_decay"):
+            if not 0 <= getattr(self, name) < math.inf:
+                problems.append(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        problems += run_settings_problems(self.seed, self.num_threads)
         ConfigError.collect("trainer", problems)
 
 
