@@ -131,13 +131,7 @@ def evaluate(
     targets = UserSequences.from_frame(target_frame, split.n_users)
     cold_flags = target_frame["cold"].to_numpy() if "cold" in target_frame.columns else None
     users = targets.users_with_items()
-    if not len(users):
-        # a table of zeros would read as a result: say that nothing was measured
-        raise RecLLMError(
-            f"nothing to evaluate: the {stage} split of {split.dataset.name} has no user with "
-            f"a {stage} target (protocol {split.protocol}, {split.n_users} users); use more "
-            "data, a lower k-core or another split protocol"
-        )
+    require_targets(split, stage, len(users))
     popularity = np.bincount(split.train["item"].to_numpy(), minlength=split.n_items)
     sums = {"all": _Sums(config.ks)}
     if cold_flags is not None:
@@ -188,6 +182,19 @@ def evaluate(
         },
         sampled=sampled,
     )
+
+
+def require_targets(split: Split, stage: Stage, n_users: int | None = None) -> None:
+    """Refuse a stage without any user to evaluate: a table of zeros would read as a
+    result. ``n_users``: users with targets, when already counted."""
+    if n_users is None:
+        n_users = split.targets(stage)["user"].nunique()
+    if not n_users:
+        raise RecLLMError(
+            f"nothing to evaluate: the {stage} split of {split.dataset.name} has no user with "
+            f"a {stage} target (protocol {split.protocol}, {split.n_users} users); use more "
+            "data, a lower k-core or another split protocol"
+        )
 
 
 def _checked_scores(scores: torch.Tensor | np.ndarray, batch: int, n_items: int) -> torch.Tensor:
