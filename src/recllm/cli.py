@@ -192,15 +192,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from recllm.recipes.inference import load_run, recommend, resolve_items, user_history
+    from recllm.recipes.inference import (
+        load_run,
+        recommend,
+        require_positive_k,
+        resolve_items,
+        user_history,
+    )
 
+    require_positive_k(args.k)  # before the run is loaded
+    if args.history is not None and args.user is not None:
+        raise RecLLMError("give --user ID or --history ITEM,ITEM,..., not both")
     run = load_run(args.checkpoint, args.data_dir, progress=False)
     weights = None  # an explicit --history counts every item fully
     user = None
-    if args.history:
+    if args.history is not None:
         history = resolve_items(run, [h for h in args.history.split(",") if h.strip()])
     elif args.user is not None:
-        user, history, weights = user_history(run, args.user)
+        hint = "; for someone not in the data, give --history ITEM,ITEM,..."
+        user, history, weights = user_history(run, args.user, hint)
     else:
         raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
     max_len = getattr(run.model, "max_len", None)  # user-embedding models read no history

@@ -50,6 +50,10 @@ def damaged_file_errors(where: Path) -> Iterator[None]:
         raise RecLLMError(
             f"{where}: cannot read {exc.filename or 'a file'} ({exc.strerror})"
         ) from exc
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        # well-formed files whose content is not what was saved (missing or extra tensors)
+        first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise RecLLMError(f"{where}: the saved files do not match ({first[:300]})") from exc
 
 
 @contextmanager

@@ -179,6 +179,19 @@ def _checkpoints(run_dir: Path) -> list[Path]:
     )
 
 
+def last_loop_state(run_dir: Path) -> dict[str, Any] | None:
+    """The loop state (epochs done, stopped...) of the newest checkpoint whose state file
+    reads, without loading any tensor; None when there is none."""
+    for folder in reversed(_checkpoints(run_dir)):
+        try:
+            loop = json.loads((folder / STATE_NAME).read_text())["loop"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(loop, dict):
+            return loop
+    return None
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The checkpoint folder with the highest epoch number, if any."""
     folders = _checkpoints(run_dir)
