@@ -184,7 +184,8 @@ class RunFolder:
 
     def close(self) -> None:
         """Release the lock (the lock file stays: removing it would race a new writer)."""
-        if self._lock is not None:
+        if getattr(self, "_lock", None) is not None:  # also from __del__ of a half-built one
+            assert self._lock is not None
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             os.close(self._lock)
             self._lock = None
