@@ -596,3 +596,10 @@ def test_an_unreadable_data_file_is_a_clear_error(
     monkeypatch.setattr("builtins.open", denied)
     with pytest.raises(DataFormatError, match=r"events\.csv: cannot be read \(Permission denied\)"):
         registry.load_dataset(tmp_path / "events.csv", cache_dir=tmp_path / "cache")
+
+
+def test_a_timestamp_beyond_any_date_is_a_clear_error(tmp_path: Path) -> None:
+    """Found by the fuzz test: 1e300 seconds overflowed the integer column with a traceback."""
+    write(tmp_path / "events.csv", "user_id,item_id,timestamp\n1,2,5\n1,3,1e300\n")
+    with pytest.raises(DataFormatError, match=r"timestamp 1e\+300 in interaction row 1 is out"):
+        registry.load_dataset(tmp_path / "events.csv", cache_dir=tmp_path / "cache")
