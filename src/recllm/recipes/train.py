@@ -352,7 +352,7 @@ class TrainRecipe:
         try:
             self._setup()
         except BaseException:
-            self._abort()
+            self.cleanup(failed=True)
             raise
 
     def _setup(self) -> None:
@@ -444,15 +444,6 @@ class TrainRecipe:
                 f"({', '.join(changed[:8])}); pass the same config and overrides, or a new output_dir"
             )
 
-    def _abort(self) -> None:
-        """After a failure: remove a run folder with nothing resumable, release the lock."""
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-        if self.folder is not None:
-            self.folder.abort()
-            self.folder.close()
-
     def _build_model(self) -> TrainableModel:
         """The freshly initialised model this run trains (a hook for distillation)."""
         return build_model(self.config, self.pipeline)
@@ -480,7 +471,7 @@ class TrainRecipe:
         try:
             return self._train(until_epoch)
         except BaseException:
-            self._abort()
+            self.cleanup(failed=True)
             raise
 
     def _train(self, until_epoch: int | None) -> dict[str, Any]:
@@ -646,12 +637,15 @@ class TrainRecipe:
                 self.writer.add_scalar(key, value, step)
 
     # -- cleanup ---------------------------------------------------------------
-    def cleanup(self) -> None:
-        """Close the TensorBoard writer and release the run folder."""
+    def cleanup(self, failed: bool = False) -> None:
+        """Close the TensorBoard writer and release the run folder; after a failure,
+        first remove a run folder that holds nothing resumable."""
         if self.writer is not None:
             self.writer.close()
             self.writer = None
         if self.folder is not None:
+            if failed:
+                self.folder.abort()
             self.folder.close()
 
 
