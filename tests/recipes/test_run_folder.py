@@ -16,7 +16,7 @@ from recipes.test_train import run, toy_config
 
 from recllm.errors import ConfigError, RecLLMError
 from recllm.recipes import checkpoint
-from recllm.recipes.run_folder import RunFolder, lock_holder, lock_path
+from recllm.recipes.run_folder import ASIDE, LOCK, RunFolder, lock_holder
 from recllm.recipes.train import TrainConfig, TrainRecipe
 
 
@@ -30,7 +30,12 @@ def sasrec_config(tmp_path: Path, out: str, epochs: int = 2, **trainer) -> Train
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """Every file of a run folder and its bytes (the lock file aside)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != LOCK
+    }
 
 
 def test_a_second_writer_is_refused_naming_the_holder_pid(tmp_path: Path) -> None:
@@ -42,7 +47,7 @@ def test_a_second_writer_is_refused_naming_the_holder_pid(tmp_path: Path) -> Non
     with pytest.raises(RecLLMError, match="in use by another run"):
         TrainRecipe(sasrec_config(tmp_path, "run"), overwrite=True).setup()
     first.close()
-    assert lock_holder(tmp_path / "run") is None and lock_path(tmp_path / "run").is_file()
+    assert lock_holder(tmp_path / "run") is None and (tmp_path / "run" / LOCK).is_file()
     second = RunFolder(tmp_path / "run")
     second.open()  # free again
     second.close()
@@ -118,27 +123,31 @@ def test_overwrite_keeps_the_earlier_run_until_the_new_one_has_weights(
             recipe.setup()
             recipe.train()
     assert files_of(tmp_path / "kept") == before  # put back whole
-    assert not (tmp_path / ".kept.replaced").exists()
+    assert not (tmp_path / "kept" / ASIDE).exists()
 
     replaced = TrainRecipe(sasrec_config(tmp_path, "kept", epochs=2, lr=0.02), overwrite=True)
     replaced.setup()
-    assert (tmp_path / ".kept.replaced").is_dir()  # aside while the new run has no weights
+    assert (tmp_path / "kept" / ASIDE / "best").is_dir()  # aside until the new run has weights
     replaced.train()
     replaced.cleanup()
-    assert not (tmp_path / ".kept.replaced").exists()
+    assert not (tmp_path / "kept" / ASIDE).exists()
     assert (tmp_path / "kept" / "checkpoints" / "epoch-2").is_dir()
 
 
 def test_an_overwrite_killed_before_weights_is_undone_on_the_next_start(tmp_path: Path) -> None:
     """``kill -9`` leaves the earlier run aside and a new folder without best/."""
     run(sasrec_config(tmp_path, "killed", epochs=1))
-    before = files_of(tmp_path / "killed")
-    (tmp_path / "killed").rename(tmp_path / ".killed.replaced")
-    (tmp_path / "killed" / "checkpoints" / ".tmp-abc").mkdir(parents=True)
-    (tmp_path / "killed" / "config.json").write_text("{}")
-    folder = RunFolder(tmp_path / "killed", resume=True)
+    killed = tmp_path / "killed"
+    before = files_of(killed)
+    (killed / ASIDE).mkdir()
+    for entry in killed.iterdir():
+        if entry.name not in (LOCK, ASIDE):
+            entry.rename(killed / ASIDE / entry.name)
+    (killed / "checkpoints" / ".tmp-abc").mkdir(parents=True)
+    (killed / "config.json").write_text("{}")
+    folder = RunFolder(killed, resume=True)
     folder.open()  # resuming keeps both: the new run may still get its weights
-    assert (tmp_path / ".killed.replaced").is_dir()
+    assert (killed / ASIDE / "best").is_dir()
     assert not (tmp_path / "killed" / "checkpoints" / ".tmp-abc").exists()
     folder.close()
     with pytest.raises(ConfigError, match="already holds a run"):

@@ -1,14 +1,14 @@
 """A training run's folder: one writer at a time, and an earlier run lost only once the
 new one has weights.
 
-* An exclusive advisory lock (``fcntl.flock`` on ``.<name>.lock`` beside the folder, so it
-  survives the folder being moved) is held from the start of a run to its end; a second
-  writer is refused with the holder's pid. The kernel drops the lock when the process
-  dies, so a killed run never leaves a stale lock behind.
+* An exclusive advisory lock (``fcntl.flock`` on ``.lock`` inside the folder) is held from
+  the start of a run to its end; a second writer is refused with the holder's pid. The
+  kernel drops the lock when the process dies, so a killed run leaves no stale lock.
 * Every check on the folder happens before any data or model is loaded.
-* ``--overwrite`` moves the earlier run aside (``.<name>.replaced``) and deletes it only
-  when the new run first saves its best weights; a new run that fails before that is
-  removed and the earlier one put back (also on the next start, after a ``kill -9``).
+* ``--overwrite`` moves the earlier run into ``.replaced/`` inside the folder and deletes
+  it only when the new run first saves its best weights; a new run that fails before
+  that is removed and the earlier one put back (also on the next start, after a
+  ``kill -9``).
 * A run that fails before its first checkpoint leaves no folder behind (only what it
   wrote is removed from a folder that existed before); one with checkpoints stays
   resumable. Interrupted checkpoint writes (``.tmp-*``) are cleaned on the next start.
@@ -29,17 +29,13 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "config.json"
 CHECKPOINTS = "checkpoints"
 BEST = "best"
-
-
-def lock_path(folder: Path) -> Path:
-    """The lock file of a run folder (beside it: the folder itself may be moved aside)."""
-    folder = Path(folder).resolve()
-    return folder.parent / f".{folder.name}.lock"
+LOCK = ".lock"
+ASIDE = ".replaced"
 
 
 def lock_holder(folder: Path) -> int | None:
     """The pid of the process that holds ``folder``'s lock, or None when no one does."""
-    path = lock_path(folder)
+    path = Path(folder) / LOCK
     if not path.is_file():
         return None
     with open(path) as handle:
@@ -63,6 +59,21 @@ def has_run(folder: Path) -> bool:
     return (folder / CONFIG_NAME).is_file() or (folder / CHECKPOINTS).is_dir()
 
 
+def _move_entries(source: Path, target: Path, keep: tuple[str, ...] = ()) -> None:
+    """Move everything in ``source`` (but ``keep``) into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(source):
+        if name not in keep:
+            os.replace(source / name, target / name)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 class RunFolder:
     """The output folder of one training run, held from :meth:`open` to :meth:`close`."""
 
@@ -70,8 +81,7 @@ class RunFolder:
         self.folder = Path(folder)
         self.resume = resume
         self.overwrite = overwrite
-        resolved = self.folder.resolve()
-        self.aside = resolved.parent / f".{resolved.name}.replaced"
+        self.aside = self.folder / ASIDE
         self._lock: int | None = None
         self._existed_before: set[str] | None = None  # entries of a folder we did not create
 
@@ -80,7 +90,15 @@ class RunFolder:
         """Check the folder, take the lock, tidy what an interrupted run left, and move an
         earlier run aside when overwriting. Cheap: nothing is loaded yet."""
         self._check_writable()
-        self._acquire()
+        if self.folder.is_dir():
+            self._existed_before = set(os.listdir(self.folder))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._acquire()
+        except OSError as exc:
+            raise RecLLMError(
+                f"cannot create the run folder {self.folder}: {exc.strerror}"
+            ) from exc
         try:
             self._tidy()
             if has_run(self.folder) and not self.resume:
@@ -89,17 +107,14 @@ class RunFolder:
                         f"{self.folder} already holds a run; use --resume to continue it, "
                         "--overwrite to replace it, or another output_dir"
                     )
-                shutil.rmtree(self.aside, ignore_errors=True)
-                os.replace(self.folder, self.aside)
+                _move_entries(self.folder, self.aside, keep=(LOCK, ASIDE))
                 log.info(
-                    "moved the earlier run in %s aside to %s until this run saves its best weights",
+                    "moved the earlier run in %s aside (%s) until this run saves its best weights",
                     self.folder,
-                    self.aside,
+                    ASIDE,
                 )
-            if self.folder.is_dir():
-                self._existed_before = set(os.listdir(self.folder))
-            self.folder.mkdir(parents=True, exist_ok=True)
         except BaseException:
+            self.abort()
             self.close()
             raise
 
@@ -119,12 +134,8 @@ class RunFolder:
             )
 
     def _acquire(self) -> None:
-        path = lock_path(self.folder)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise RecLLMError(f"cannot create the lock file {path}: {exc.strerror}") from exc
+        path = self.folder / LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -143,44 +154,45 @@ class RunFolder:
         aside by an ``--overwrite`` run that died before it had weights."""
         for tmp in [*self.folder.glob(".tmp-*"), *self.folder.glob(f"{CHECKPOINTS}/.tmp-*")]:
             log.info("removing %s, left by an interrupted write", tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(tmp)
         if not self.aside.is_dir():
             return
         if (self.folder / BEST).is_dir():
-            shutil.rmtree(self.aside, ignore_errors=True)  # the new run had got weights
+            _remove(self.aside)  # the new run had got its weights
         elif not self.resume:
             log.warning(
                 "an --overwrite run of %s stopped before it saved weights: the earlier run "
                 "is put back",
                 self.folder,
             )
-            shutil.rmtree(self.folder, ignore_errors=True)
-            os.replace(self.aside, self.folder)
+            self._put_back()
+
+    def _put_back(self) -> None:
+        """Replace whatever the folder holds by the earlier run kept aside."""
+        for name in set(os.listdir(self.folder)) - {LOCK, ASIDE}:
+            _remove(self.folder / name)
+        _move_entries(self.aside, self.folder)
+        self.aside.rmdir()
 
     # -- during and after the run --------------------------------------------------------
     def commit(self) -> None:
         """The new run has its best weights: the earlier run it replaces can go."""
         if self.aside.is_dir():
-            shutil.rmtree(self.aside, ignore_errors=True)
+            _remove(self.aside)
             log.info("removed the earlier run that %s replaces", self.folder)
 
     def abort(self) -> None:
         """The run failed. Without a checkpoint nothing is resumable: remove what it wrote
         (and put back an earlier run it was replacing); with one, keep it for --resume."""
-        if any((self.folder / CHECKPOINTS).glob("epoch-*")):
+        if not self.folder.is_dir() or any((self.folder / CHECKPOINTS).glob("epoch-*")):
             return
-        if self._existed_before is None:
+        if self.aside.is_dir():
+            self._put_back()
+        elif self._existed_before is None:
             shutil.rmtree(self.folder, ignore_errors=True)
-        elif self.folder.is_dir():
+        else:
             for name in set(os.listdir(self.folder)) - self._existed_before:
-                path = self.folder / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-        if self.aside.is_dir() and not self.folder.exists():
-            os.replace(self.aside, self.folder)
-            log.info("the earlier run in %s is back in place", self.folder)
+                _remove(self.folder / name)  # the lock file too, when this run made it
 
     def close(self) -> None:
         """Release the lock (the lock file stays: removing it would race a new writer)."""
