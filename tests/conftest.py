@@ -23,3 +23,16 @@ def shared_data() -> Path:
         source = f"${DATA_DIR_ENV}" if env else "the default ../shared/data"
         pytest.skip(f"shared datasets not found at {path} ({source}); set {DATA_DIR_ENV}")
     return path
+
+
+@pytest.fixture(scope="session")
+def bundle_and_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A toy RecLLM-Adapter run with router and explainer, and its bundle (serving tests)."""
+    from serve_helpers import toy_bundle
+
+    return toy_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="session")
+def bundle(bundle_and_run: tuple[Path, Path]) -> Path:
+    return bundle_and_run[0]

@@ -89,13 +89,52 @@ def test_quickstart_end_to_end_on_toy_data(
         "data.preprocess.min_item_interactions=0",
         "trainer.tensorboard=false",
     ]
-    code, out, _ = run(argv, capsys)
+    code, out, _ = run([*argv, "--no-bundle"], capsys)
     assert code == 0
     assert "popularity (test)" in out and "recllm-adapter (test)" in out
     assert out.count("recently:") == 3
     results = json.loads(output.read_text())
     assert results["test"]["n_users"] == 40 and len(results["examples"]) == 3
     assert all(len(titles) == 5 for titles in results["examples"].values())
+    assert not (tmp_path / "run-router").exists()
+
+
+def test_quickstart_ends_with_a_bundle_that_answers_all_three(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The short router and explainer schedules (shrunk further here: a tiny BERT) and the
+    export run; the printed bundle recommends, explains and routes queries."""
+    from recllm.explain.generator import GeneratorConfig
+    from recllm.recipes import quickstart
+    from recllm.routing.classifier import ClassifierConfig
+    from recllm.serve.api import Recommender
+
+    data = write_toy_movielens(tmp_path / "ml-toy")
+    bert = save_tiny_bert(tmp_path / "bert")
+    tiny_router = {
+        "per_intent": 10,
+        "student_layers": [0],
+        "classifier": ClassifierConfig(backbone=str(bert)),
+    }
+    monkeypatch.setattr(quickstart, "ROUTER_SHORT", {**quickstart.ROUTER_SHORT, **tiny_router})
+    tiny_generator = {"generator": GeneratorConfig(d_model=32, n_heads=2, max_target=24)}
+    monkeypatch.setattr(
+        quickstart, "EXPLAINER_SHORT", {**quickstart.EXPLAINER_SHORT, **tiny_generator}
+    )
+    bundle = tmp_path / "bundle"
+    argv = ["quickstart", "--dataset", str(data), "--cache-dir", str(tmp_path), "--quiet"]
+    argv += ["--bundle", str(bundle), f"backbone.name_or_path={bert}"]
+    argv += [f"output_dir={tmp_path / 'run'}", "trainer.epochs=1", "adapter.d_model=16"]
+    argv += ["adapter.n_heads=4", "data.preprocess.min_item_interactions=0"]
+    code, out, err = run([*argv, "trainer.tensorboard=false"], capsys)
+    assert code == 0, err
+    assert f"recllm serve {bundle}" in out
+    rec = Recommender.load(bundle)
+    models = rec.info["models"]
+    assert models["router"]["schedule"] == "short" and models["explainer"]["schedule"] == "short"
+    top = rec.recommend(user_id="1", k=3).items
+    assert len(top) == 3 and rec.explain(top[0].item_id, user_id="1").verified
+    assert rec.ask("recommend 2 films", user_id="1").intent
 
 
 @pytest.mark.slow

@@ -72,6 +72,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             download=args.download,
             overrides=args.overrides,
+            bundle=None if args.no_bundle else args.bundle,
         )
     )
     return 0
@@ -192,6 +193,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from recllm.bundle.format import is_bundle
     from recllm.recipes.inference import (
         load_run,
         recommend,
@@ -200,9 +202,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         user_history,
     )
 
-    require_positive_k(args.k)  # before the run is loaded
+    require_positive_k(args.k)  # before anything is loaded
     if args.history is not None and args.user is not None:
         raise RecLLMError("give --user ID or --history ITEM,ITEM,..., not both")
+    if is_bundle(args.checkpoint):
+        from recllm.cli_serve import recommend_from_bundle
+
+        return recommend_from_bundle(args)
     run = load_run(args.checkpoint, args.data_dir, progress=False)
     weights = None  # an explicit --history counts every item fully
     user = None
@@ -227,9 +233,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from recllm.docgen import refresh_docs
     from recllm.report import build_report
 
     print(f"wrote {build_report(args.results_dir, args.out)}")
+    docs = refresh_docs(args.results_dir, build_parser())  # docs tables, CLI page, README
+    if docs:
+        print(f"wrote {len(docs)} docs files under {docs[0].parent} and the README's tables")
     return 0
 
 
@@ -267,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=None, help="also write the results as JSON here"
     )
     quick.add_argument("--quiet", action="store_true", help="no progress bars")
+    quick.add_argument(
+        "--bundle",
+        type=Path,
+        default=Path("runs/quickstart-bundle"),
+        help="where to write the servable bundle (default runs/quickstart-bundle)",
+    )
+    quick.add_argument(
+        "--no-bundle",
+        action="store_true",
+        help="stop after the evaluation: no router, explainer or bundle",
+    )
     quick.add_argument(
         "--download",
         action="store_true",
@@ -342,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     rec = commands.add_parser("recommend", help="top-k items for a user or a given history")
-    rec.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")
+    rec.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`, or a bundle")
     rec.add_argument("--user", default=None, help="raw user id from the dataset")
     rec.add_argument("--history", default=None, help="comma-separated raw item ids, oldest first")
     rec.add_argument("-k", type=int, default=10, help="how many items (default 10)")
@@ -350,8 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=cmd_recommend)
 
     from recllm.cli_routing import add_parsers as add_routing_parsers
+    from recllm.cli_serve import add_parsers as add_serving_parsers
 
     add_routing_parsers(commands)
+    add_serving_parsers(commands)
 
     bench = commands.add_parser("bench", help="benchmarks that write JSON under results/")
     bench.add_argument(
@@ -365,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
             "constraints",
             "explain",
             "distill",
+            "serve",
         ],
         help="which benchmark",
     )
@@ -447,6 +471,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--latency-pairs", type=int, default=200, help="explain: pairs timed one at a time"
     )
+    bench.add_argument("--bundle", type=Path, default=None, help="serve: the bundle to serve")
+    bench.add_argument(
+        "--requests", type=int, default=300, help="serve: requests per endpoint and concurrency"
+    )
+    bench.add_argument(
+        "--concurrency", nargs="+", type=int, default=[1, 16], help="serve: concurrent clients"
+    )
+    bench.add_argument(
+        "--endpoints",
+        nargs="+",
+        choices=["recommend", "explain", "ask"],
+        default=["recommend", "explain", "ask"],
+        help="serve: endpoints to drive",
+    )
+    bench.add_argument(
+        "--max-seconds", type=float, default=120.0, help="serve: time limit of each load level"
+    )
+    bench.add_argument(
+        "--label", default=None, help="serve: results file name (default: the bundle's dataset)"
+    )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
 
@@ -474,6 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="recllm: %(message)s",
         stream=sys.stderr,
     )
+    from recllm.progress import quiet_library_bars
+
+    quiet_library_bars()  # a log gets no per-batch lines (issue 28)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -72,6 +72,12 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from recllm.bundle.format import is_bundle
+
+    if is_bundle(args.checkpoint):
+        from recllm.cli_serve import ask_from_bundle
+
+        return ask_from_bundle(args)
     from recllm.recipes.ask import MINIMAL, Assistant, minimal_explanation
     from recllm.recipes.inference import load_run, require_positive_k
     from recllm.routing.router import Router
@@ -126,6 +132,12 @@ def cmd_train_explainer(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from recllm.bundle.format import is_bundle
+
+    if is_bundle(args.explainer):
+        from recllm.cli_serve import explain_from_bundle
+
+        return explain_from_bundle(args)
     from recllm.recipes.explain import Explainer, pair_for
 
     explainer = Explainer.load(args.explainer, args.data_dir)
@@ -160,7 +172,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     ask = commands.add_parser(
         "ask", help="answer a query for a user: route it, then recommend and/or explain"
     )
-    ask.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`")
+    ask.add_argument("checkpoint", type=Path, help="the output_dir of `recllm train`, or a bundle")
     ask.add_argument("query", help='e.g. "anything like Toy Story?"')
     ask.add_argument("--user", required=True, help="raw user id in the run's dataset")
     ask.add_argument("--router", type=Path, default=DEFAULT_ROUTER, help="trained router folder")
@@ -192,7 +204,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     train_ex.set_defaults(func=cmd_train_explainer, overrides=[])
 
     explain = commands.add_parser("explain", help="why this item for this user, in one sentence")
-    explain.add_argument("explainer", type=Path, help="folder written by `recllm train-explainer`")
+    explain.add_argument(
+        "explainer",
+        type=Path,
+        help="folder written by `recllm train-explainer`, or a bundle",
+    )
     explain.add_argument("--user", required=True, help="raw user id")
     explain.add_argument("--item", required=True, help="raw item id")
     explain.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy")

@@ -287,3 +287,23 @@ def test_backbone_lr_gives_the_language_model_its_own_rate(tmp_path: Path) -> No
         TrainRecipe(frozen).setup()
     with pytest.raises(ConfigError, match="backbone_lr must be > 0"):
         toy_config(tmp_path, "bad", backbone_lr=0.0)
+
+
+def test_a_log_gets_one_line_per_epoch_and_no_progress_bars(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With progress on but stderr not a terminal (CI, nohup), no bar writes a line per
+    batch, ours or the Hugging Face libraries'; the log has one line per epoch with its
+    figures and a final summary."""
+    raw = to_dict(toy_config(tmp_path, "run", epochs=3, progress=True))
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
+    with caplog.at_level("INFO"):
+        assert main(["train", str(tmp_path / "run.yaml")]) == 0
+    assert "\r" not in capsys.readouterr().err
+    messages = [r.getMessage() for r in caplog.records]
+    epochs = [m for m in messages if m.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("loss" in line and "valid recall@10" in line for line in epochs)
+    assert sum(m.startswith("trained 3 epochs") for m in messages) == 1
+    assert sum(m.startswith("evaluate[test]") for m in messages) == 1

@@ -24,6 +24,7 @@ BENCHMARKS = {
     "constraints": "recllm.bench.constraints",
     "explain": "recllm.bench.explain",
     "distill": "recllm.bench.distill",
+    "serve": "recllm.bench.serve",
 }
 
 

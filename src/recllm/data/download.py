@@ -25,10 +25,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from tqdm.auto import tqdm
-
 from recllm.data.registry import KNOWN
 from recllm.errors import DatasetNotFoundError, RecLLMError
+from recllm.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,6 @@ _CHUNK = 1 << 20
 # What a dead network looks like from urllib: DNS failure and refused connections arrive
 # wrapped in URLError, timeouts and resets while reading arrive bare.
 _NET_ERRORS = (URLError, TimeoutError, ConnectionError, http.client.HTTPException)
-_BAR = {"unit": "B", "unit_scale": True, "unit_divisor": 1024}
 
 
 @dataclass(frozen=True)
@@ -236,7 +234,15 @@ def _fetch(url: str, dest: Path, progress: bool, timeout: float) -> None:
             offset = 0  # the server ignored the Range header and sends the whole file
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length else None
-        bar = tqdm(total=total, initial=offset, desc=dest.name, disable=not progress, **_BAR)
+        bar = progress_bar(
+            total=total,
+            initial=offset,
+            desc=dest.name,
+            enabled=progress,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+        )
         with part.open("ab" if offset else "wb") as out, bar:
             while True:
                 try:

@@ -46,9 +46,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from tqdm.auto import tqdm
 
 from recllm.errors import ConfigError
+from recllm.progress import progress_bar
 
 # Genres and ML-20M's count of movies listing each (the extras after IMAX are not in
 # ML-20M; they only let n_genres exceed 19). Primary genres are drawn with these weights.
@@ -210,7 +210,7 @@ class SyntheticData:
 def generate(config: SynthConfig, progress: bool = False) -> SyntheticData:
     """Generate the interactions and catalogue described by ``config`` (no files)."""
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(7)]
-    steps = tqdm(total=6, desc="synth", disable=not progress, unit="step")
+    steps = progress_bar(total=6, desc="synth", enabled=progress, unit="step")
 
     steps.set_postfix_str("lengths")
     lengths = _user_lengths(config, streams[0])

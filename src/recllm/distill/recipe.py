@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from recllm.config import to_dict
 from recllm.data.batching import (
@@ -40,6 +39,7 @@ from recllm.errors import RecLLMError
 from recllm.eval.evaluator import EvalResult
 from recllm.models.losses import LossWeights, total_loss
 from recllm.models.recllm import RecLLMModel
+from recllm.progress import progress_bar
 from recllm.recipes.inference import load_run
 from recllm.recipes.models import TrainableModel
 from recllm.recipes.train import TrainRecipe, optimiser_step
@@ -157,7 +157,9 @@ class DistillRecipe(TrainRecipe):
         for epoch in range(pre.epochs):
             sampler.set_epoch(epoch)
             total = 0.0
-            for batch in tqdm(loader, desc=f"pre-distillation {epoch + 1}", disable=not t.progress):
+            for batch in progress_bar(
+                loader, desc=f"pre-distillation {epoch + 1}", enabled=t.progress
+            ):
                 total += optimiser_step(
                     optimizer, params, partial(self._loss, batch, teacher, with_rec=False), t
                 )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recllm.data.sequences import UserSequences
 from recllm.models.recllm import RecLLMModel
+from recllm.progress import progress_bar
 
 
 @torch.no_grad()
@@ -38,11 +38,11 @@ def sample_sequences(
     picks = torch.randint(len(train_weights), (n_sequences, length), generator=rng)
     weights = train_weights[picks]  # (S, length)
     window = teacher.max_len
-    bar = tqdm(
+    bar = progress_bar(
         total=n_sequences * (length - 1),
         desc="synthetic sequences",
         unit="step",
-        disable=not progress,
+        enabled=progress,
     )
     for start in range(0, n_sequences, batch_size):
         rows = slice(start, min(start + batch_size, n_sequences))

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from recllm.data.batching import NextItemBatch, NextItemDataset, SequenceCollator
 from recllm.distill.losses import TeacherBatch, head_averaged_item_block
 from recllm.errors import RecLLMError
 from recllm.fsutil import atomic_folder
 from recllm.models.recllm import RecLLMModel
+from recllm.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def build_cache(
                 n_shards += 1
                 shard, in_shard = {}, 0
 
-        bar = tqdm(total=len(dataset), desc="teacher outputs", unit="seq", disable=not progress)
+        bar = progress_bar(total=len(dataset), desc="teacher outputs", unit="seq", enabled=progress)
         for batch in _batches(dataset, pad_id, batch_size):
             out = teacher(batch)
             real = batch.mask

@@ -8,6 +8,7 @@ default 1,024 users per batch needs about 110 MB of scores plus masks.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,12 +16,14 @@ from typing import Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recllm.data.sequences import UserSequences
 from recllm.data.splits import Split, Stage
 from recllm.errors import ConfigError, RecLLMError
 from recllm.eval.metrics import METRIC_NAMES, ranking_metrics, target_ranks
+from recllm.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 Scorer = Callable[[np.ndarray, UserSequences], torch.Tensor]
 """``scorer(users, history) -> (len(users), n_items)`` scores; higher is better."""
@@ -140,7 +143,7 @@ def evaluate(
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
     batches = range(0, len(users), config.batch_size)
-    for begin in tqdm(batches, desc=f"evaluate[{stage}]", disable=not progress, unit="batch"):
+    for begin in progress_bar(batches, desc=f"evaluate[{stage}]", enabled=progress, unit="batch"):
         batch = users[begin : begin + config.batch_size]
         scores = _checked_scores(scorer(batch, history), len(batch), split.n_items)
         target_ids, target_mask, target_pos = _padded(targets, batch)
@@ -168,12 +171,24 @@ def evaluate(
                 sampled_sums, scores, target_ids, target_mask, taken, popularity, config, generator
             )
     seconds = time.perf_counter() - start
+    k = config.ks[0]
+    means = sums["all"].means()
+    log.info(  # the log's one line per evaluation (the bar above shows only on a terminal)
+        "evaluate[%s]: %d users, recall@%d %.4f, ndcg@%d %.4f, %.1f s",
+        stage,
+        sums["all"].users,
+        k,
+        means.get(f"recall@{k}", float("nan")),
+        k,
+        means.get(f"ndcg@{k}", float("nan")),
+        seconds,
+    )
     sampled = {}
     if config.sampled:
         label = f"sampled_{config.sampled}_{config.n_negatives}"
         sampled = {f"{label}/{key}": value for key, value in sampled_sums.means().items()}
     return EvalResult(
-        metrics=sums["all"].means(),
+        metrics=means,
         n_users=sums["all"].users,
         n_targets=sums["all"].targets,
         seconds=seconds,

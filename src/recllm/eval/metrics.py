@@ -80,7 +80,8 @@ def ranking_metrics(
     """Per-user expected metrics at cut-off ``k`` from :func:`target_ranks` output.
 
     Args:
-        greater, ties: (B, T) from :func:`target_ranks`.
+        greater: (B, T) items scored above each target, from :func:`target_ranks`.
+        ties: (B, T) items tied with each target, from :func:`target_ranks`.
         targets_mask: (B, T) bool, True for real targets; rows need at least one.
 
     Returns:

@@ -27,6 +27,7 @@ from recllm.data.schema import Dataset
 from recllm.data.splits import Split
 from recllm.errors import ConfigError
 from recllm.explain.conditioning import build_conditioning, targets
+from recllm.explain.explainer import MANIFEST
 from recllm.explain.facts import Facts, facts_for
 from recllm.explain.generator import ExplanationGenerator, GeneratorConfig
 from recllm.explain.phrasing import realise
@@ -154,8 +155,6 @@ class GenerationTask:
 
     def save(self, folder: Path, run_dir: Path, extra: dict[str, Any]) -> None:
         """An explainer folder for the run (generator, vocabulary, manifest)."""
-        from recllm.recipes.explain import MANIFEST
-
         folder.mkdir(parents=True, exist_ok=True)
         self.generator.save_pretrained(folder)
         self.vocab.save(folder / "vocab.json")

@@ -18,16 +18,17 @@ import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from recllm.errors import ConfigError, RecLLMError
 from recllm.models.backbone import Backbone
+from recllm.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,8 @@ def _encode(
     order = sorted(range(n), key=lambda i: len(ids[i]))
     was_training = backbone.training
     backbone.eval()
-    bar = tqdm(total=n, desc="encoding items", unit="item", disable=not progress)
+    bar = progress_bar(total=n, desc="encoding items", unit="item", enabled=progress)
+    started = time.perf_counter()
     try:
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             for start in range(0, n, batch_size):
@@ -256,6 +258,7 @@ def _encode(
     finally:
         bar.close()
         backbone.train(was_training)
+    log.info("encoded %d item texts in %.1f s", n, time.perf_counter() - started)
     return ItemEncodings(pooled, tokens, token_mask)
 
 

@@ -99,6 +99,42 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         self._tables = self.adapter.catalogue_tables(self.pooled, self.meta_tokens)
         return self
 
+    @torch.no_grad()
+    def update_items(self, codes: torch.Tensor, encodings: ItemEncodings) -> None:
+        """Set the metadata of the items ``codes`` from ``encodings`` (one row each), for
+        catalogue updates without retraining. Codes from ``n_items`` on are new items and
+        grow the catalogue (they must follow on without gaps); a new item's ID embedding
+        is zero, so it is scored from its metadata alone, as a cold-start item is."""
+        codes = codes.long()
+        n_new = max(int(codes.max()) + 1 - self.n_items, 0) if len(codes) else 0
+        if n_new:
+            self._grow(n_new)
+        self.pooled[codes] = encodings.pooled.float()
+        self.meta_tokens[codes] = encodings.tokens.float()
+        self.meta_mask[codes] = encodings.token_mask.bool()
+        if self._tables is not None:
+            self.cache_catalogue()
+
+    def _grow(self, n_new: int) -> None:
+        """Append ``n_new`` empty items before the padding row."""
+        n, d = self.n_items, self.adapter.config.d_model
+
+        def grown(table: torch.Tensor) -> torch.Tensor:  # (N + 1, ...) -> (N + n_new + 1, ...)
+            empty = torch.zeros(n_new, *table.shape[1:], dtype=table.dtype)
+            return torch.cat([table[:n], empty, table[n:]])
+
+        self.pooled = grown(self.pooled)
+        self.meta_tokens = grown(self.meta_tokens)
+        self.meta_mask = grown(self.meta_mask)
+        if self.adapter.item_ids is not None:
+            weight = grown(self.adapter.item_ids.weight.detach())  # (N + n_new + 1, d)
+            self.adapter.item_ids = torch.nn.Embedding.from_pretrained(
+                weight, freeze=False, padding_idx=n + n_new
+            )
+            assert self.adapter.item_ids.weight.shape == (n + n_new + 1, d)
+        self.config.n_items = n + n_new
+        self.adapter.pad_id = n + n_new
+
     def item_embeddings(self) -> torch.Tensor:
         """(N, d) embeddings of the catalogue (padding row dropped)."""
         if self._tables is not None:

@@ -107,6 +107,26 @@ def pad_histories(
     return torch.from_numpy(items), torch.from_numpy(weights), torch.from_numpy(mask)
 
 
+def score_history(
+    model: SequentialRecommender, items: np.ndarray, weights: np.ndarray | None = None
+) -> torch.Tensor:
+    """(n_items,) scores of the whole catalogue after one history (item codes, oldest
+    first; the model reads the last ``max_len``). ``weights``: behaviour weights, 1 if None."""
+    w = np.ones(len(items), dtype=np.float32) if weights is None else weights.astype(np.float32)
+    seqs = UserSequences(np.array([0, len(items)]), items.astype(np.int32), w)
+    padded, weights_t, mask = pad_histories(seqs, np.array([0]), model.max_len, model.pad_id)
+    return model.score_last(padded, weights_t, mask)[0]
+
+
+def top_k(scores: torch.Tensor, exclude: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best (item, score) pairs outside ``exclude`` (and above -inf)."""
+    scores = scores.clone()
+    scores[torch.from_numpy(exclude.astype(np.int64))] = float("-inf")
+    available = int(torch.isfinite(scores).sum())
+    top = torch.topk(scores, min(k, available))
+    return list(zip(top.indices.tolist(), top.values.tolist(), strict=True))
+
+
 class SequentialRecommender(Protocol):
     """What the recipe and the evaluator need of a sequential model (ours or a baseline)."""
 

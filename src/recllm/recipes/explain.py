@@ -16,40 +16,35 @@ import logging
 import math
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recllm.config import run_settings_problems
-from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError, RecLLMError
-from recllm.explain.baselines import template_reason
-from recllm.explain.conditioning import build_conditioning, targets
+from recllm.explain.conditioning import targets
 from recllm.explain.data import Example, training_examples
-from recllm.explain.facts import Facts, facts_for
-from recllm.explain.faithfulness import FaithfulnessChecker
-from recllm.explain.generator import Conditioning, ExplanationGenerator, GeneratorConfig
+from recllm.explain.explainer import (
+    MANIFEST,
+    Signals,
+    attributed_facts,
+    recommender_signals,
+    weighted,
+)
+from recllm.explain.explainer import Explainer as BaseExplainer
+from recllm.explain.generator import ExplanationGenerator, GeneratorConfig
 from recllm.explain.phrasing import realise
 from recllm.explain.reviews import AnyFacts, ReviewCorpus, has_reviews, review_examples
-from recllm.explain.vocab import (
-    Vocab,
-    delexicalise,
-    relexicalise,
-    source_tokens,
-    tokenize,
-)
+from recllm.explain.vocab import Vocab, delexicalise, source_tokens, tokenize
+from recllm.progress import progress_bar
 from recllm.recipes.ask import Explanation
 from recllm.recipes.inference import LoadedRun, load_run
 from recllm.routing.catalog import Catalog
 
 log = logging.getLogger(__name__)
-MANIFEST = "explainer.json"
 TARGETS = ("auto", "facts", "reviews")
 
 
@@ -72,6 +67,7 @@ class ExplainerTrainConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     num_threads: int | None = None
     progress: bool = True
+    schedule: str = "full"  # a label saved with the explainer: "full", or the quick start's "short"
 
     def __post_init__(self) -> None:
         problems = []
@@ -86,94 +82,19 @@ class ExplainerTrainConfig:
         ConfigError.collect("explainer training", problems)
 
 
-@dataclass
-class Signals:
-    """What the recommender says about a batch of pairs."""
-
-    user: np.ndarray | None  # (N, u) user representations
-    attribution: list[np.ndarray | None]  # per pair: a weight per history item
-    item_vectors: np.ndarray | None  # (n_items, m) item metadata embeddings
-
-
-def recommender_signals(
-    run: LoadedRun, pairs: list[tuple[np.ndarray, np.ndarray]], batch: int = 128
-) -> Signals:
-    """User vectors and attributions of ``pairs`` of (history, behaviour weights)."""
-    from recllm.models.lightgcn import LightGCN
-    from recllm.models.sequential import pad_histories
-
-    model = run.model
-    pooled = getattr(model, "pooled", None)
-    item_vectors = None if pooled is None else pooled[: run.split.n_items].detach().float().numpy()
-    if isinstance(model, LightGCN):  # user-embedding models read no history
-        return Signals(None, [None] * len(pairs), item_vectors)
-    max_len = model.max_len
-    users: list[np.ndarray] = []
-    attributions: list[np.ndarray | None] = []
-    model.eval()
-    for start in range(0, len(pairs), batch):
-        chunk = pairs[start : start + batch]
-        lengths = np.array([len(h) for h, _ in chunk])
-        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        seqs = UserSequences(
-            indptr,
-            np.concatenate([h for h, _ in chunk]).astype(np.int32),
-            np.concatenate([w for _, w in chunk]).astype(np.float32),
-        )
-        items, weights, mask = pad_histories(
-            seqs, np.arange(len(chunk)), max_len, int(model.pad_id)
-        )
-        with torch.inference_mode():
-            out = model(items, weights, mask)
-        last = mask.sum(1) - 1
-        rows = torch.arange(len(chunk))
-        vector = out.user if out.user is not None else out.queries
-        users.append(vector[rows, last].float().numpy())
-        for row, n in enumerate(lengths):
-            if out.attention is None:
-                attributions.append(None)
-                continue
-            seen = min(int(n), max_len)
-            weights_row = np.zeros(int(n))
-            weights_row[-seen:] = out.attention[row, last[row], :seen].float().numpy()
-            attributions.append(weights_row)
-    return Signals(np.concatenate(users), attributions, item_vectors)
+def rating_max(run: LoadedRun) -> float | None:
+    """The highest training rating (ratings / it are behaviour weights); None without."""
+    train = run.split.train
+    return float(train["rating"].max()) if "rating" in train else None
 
 
 def pair_signals(run: LoadedRun, pairs: list[Example]) -> Signals:
     """The recommender's signals for each pair (its ratings as behaviour weights)."""
-    train = run.split.train
-    scale = float(train["rating"].max()) if "rating" in train else 1.0  # ratings -> weights
-    return recommender_signals(
-        run, [(e.history, np.nan_to_num(e.ratings / scale, nan=1.0)) for e in pairs]
-    )
+    return recommender_signals(run.model, run.split.n_items, weighted(pairs, rating_max(run)))
 
 
-def attributed_facts(catalog: Catalog, pairs: list[Example], signals: Signals) -> list[Facts]:
-    """Facts of each pair, its history weighed by the recommender's attribution."""
-    return [
-        facts_for(catalog, e.history, e.item, e.ratings, attribution)
-        for e, attribution in zip(pairs, signals.attribution, strict=True)
-    ]
-
-
-def pair_facts(
-    run: LoadedRun, catalog: Catalog, pairs: list[Example], corpus: ReviewCorpus | None = None
-) -> tuple[list[AnyFacts], Signals]:
-    """Facts of each pair (attributed facts, or review facts from ``corpus`` when given)
-    and the recommender's signals."""
-    signals = pair_signals(run, pairs)
-    if corpus is not None:
-        return [corpus.facts(e.user, e.item) for e in pairs], signals
-    return list(attributed_facts(catalog, pairs, signals)), signals
-
-
-class Explainer:
-    """A trained generator with the recommender run and catalogue it explains.
-
-    ``explain_cached`` keeps the latest ``cache_size`` explanations (the design's hot-user
-    cache): a user who asks again about the same item is answered without the models.
-    """
+class Explainer(BaseExplainer):
+    """The explainer of a training run (``run``: the recommender with its data)."""
 
     def __init__(
         self,
@@ -184,16 +105,14 @@ class Explainer:
         corpus: ReviewCorpus | None = None,
     ) -> None:
         self.run = run
-        self.generator = generator
-        self.vocab = vocab
-        self.cache: OrderedDict[tuple[int, int, int, str], str] = OrderedDict()
-        self.cache_size = cache_size
-        self.rng = torch.Generator().manual_seed(0)  # sampling of verified candidates
-        self.fallbacks = 0
-        self.catalog = Catalog.from_dataset(run.dataset)
-        self.corpus = corpus  # review explanations: their facts and checker
-        self.checker: FaithfulnessChecker | ReviewCorpus = corpus or FaithfulnessChecker(
-            self.catalog
+        super().__init__(
+            run.model,
+            Catalog.from_dataset(run.dataset),
+            generator,
+            vocab,
+            rating_max(run),
+            cache_size,
+            corpus,
         )
 
     @classmethod
@@ -212,89 +131,6 @@ class Explainer:
             Vocab.load(folder / "vocab.json"),
             corpus=corpus,
         )
-
-    def facts(self, pairs: list[Example]) -> tuple[list[AnyFacts], Signals]:
-        return pair_facts(self.run, self.catalog, pairs, self.corpus)
-
-    def conditioning(
-        self, facts: Sequence[AnyFacts], signals: Signals, rows: list[int]
-    ) -> Conditioning:
-        user = None if signals.user is None else torch.from_numpy(signals.user[rows]).float()
-        chosen = [facts[i] for i in rows]
-        return build_conditioning(
-            self.generator.config, self.vocab, chosen, user, signals.item_vectors
-        )
-
-    def explain_cached(self, pair: Example, method: str = "greedy", verify: bool = True) -> str:
-        """One (verified) explanation, from the bounded cache when this user asked before."""
-        key = _cache_key(pair, method + ("+verified" if verify else ""))
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key]
-        text = self.explain([pair], method, verify=verify)[0]
-        self.cache[key] = text
-        if len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)  # the least recently used
-        return text
-
-    def explain(
-        self,
-        pairs: list[Example],
-        method: str = "greedy",
-        batch: int = 64,
-        verify: bool = False,
-        candidates: int = 4,
-        **decoding: Any,
-    ) -> list[str]:
-        """One sentence per pair (history before the item, ratings, item).
-
-        With ``verify``, up to ``candidates`` sentences are written per pair (the decoding
-        ``method`` first, then samples) and the first that the faithfulness checker fully
-        verifies is kept; when none is, the template sentence is (counted in
-        ``self.fallbacks``). Every claim of the output is then true by construction.
-        """
-        facts, signals = self.facts(pairs)
-        texts = []
-        for start in range(0, len(pairs), batch):
-            rows = list(range(start, min(start + batch, len(pairs))))
-            cond = self.conditioning(facts, signals, rows)
-            drafts = self._texts(self.generator.generate(cond, method, **decoding), facts, rows)
-            if not verify:
-                texts += drafts
-                continue
-            chosen: list[str | None] = [
-                text if self._verified(text, pairs[r]) else None
-                for text, r in zip(drafts, rows, strict=True)
-            ]
-            pending = [k for k, text in enumerate(chosen) if text is None]
-            if pending and candidates > 1:
-                # All further candidates of all failed rows in one sampled decoding pass
-                # (attempt-major), so a hard pair costs two passes, not ``candidates``.
-                again = [rows[k] for k in pending] * (candidates - 1)
-                sampled = self.generator.generate(
-                    self.conditioning(facts, signals, again),
-                    "sample",
-                    top_k=10,
-                    generator=self.rng,
-                )
-                for j, text in enumerate(self._texts(sampled, facts, again)):
-                    k = pending[j % len(pending)]
-                    if chosen[k] is None and self._verified(text, pairs[rows[k]]):
-                        chosen[k] = text
-            for k, r in enumerate(rows):
-                if chosen[k] is None:
-                    self.fallbacks += 1
-                    chosen[k] = template_reason(facts[r])
-            texts += [c for c in chosen if c is not None]
-        return texts
-
-    def _verified(self, text: str, pair: Example) -> bool:
-        return self.checker.check(text, pair.history, pair.item, pair.ratings).faithful
-
-    def _texts(self, ids: list[list[int]], facts: Sequence[AnyFacts], rows: list[int]) -> list[str]:
-        return [
-            relexicalise(self.vocab.decode(i), facts[r]) for r, i in zip(rows, ids, strict=True)
-        ]
 
 
 def pair_for(explainer: Explainer, raw_user: str, raw_item: str) -> Example:
@@ -339,11 +175,6 @@ class GeneratedExplanations:
     def __call__(self, catalog: Catalog, user: int, history: np.ndarray, item: int) -> Explanation:
         text = self.explainer.explain_cached(pair_of(self.explainer.run, user, history, item))
         return Explanation(str(catalog.item_ids[item]), str(catalog.titles[item]), text, self.label)
-
-
-def _cache_key(pair: Example, method: str) -> tuple[int, int, int, str]:
-    # the history length stands for its state: histories only grow
-    return (pair.user, pair.item, len(pair.history), method)
 
 
 def review_corpus(run: LoadedRun, targets: str) -> ReviewCorpus | None:
@@ -406,8 +237,8 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         rng.shuffle(order)
         total = 0.0
         batches = range(0, len(order), config.batch_size)
-        for start in tqdm(
-            batches, desc=f"explainer epoch {epoch}/{config.epochs}", disable=not config.progress
+        for start in progress_bar(
+            batches, desc=f"explainer epoch {epoch}/{config.epochs}", enabled=config.progress
         ):
             chosen = order[start : start + config.batch_size]
             cond = explainer.conditioning(facts, signals, [rows[c] for c in chosen])
@@ -426,6 +257,7 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         "run_dir": config.run_dir,
         "dataset": run.dataset.name,
         "targets": "facts" if corpus is None else "reviews",
+        "schedule": config.schedule,
         "training_pairs": len(pairs),
         "training_sentences": len(texts),
         "vocab_size": len(vocab),

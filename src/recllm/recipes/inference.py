@@ -18,6 +18,7 @@ from recllm.data.splits import Split
 from recllm.errors import RecLLMError
 from recllm.fsutil import damaged_file_errors
 from recllm.models.lightgcn import LightGCN
+from recllm.models.sequential import score_history, top_k
 from recllm.recipes.model_names import CF_MODELS
 from recllm.recipes.models import TrainableModel, load_model, saved_model_marker
 from recllm.recipes.train import TrainConfig, build_pipeline
@@ -164,22 +165,16 @@ def score_items(
         return run.model.score_users(np.array([user]))[0]
     if len(history_items) == 0:
         raise RecLLMError("the history is empty: a sequential model needs at least one item")
-    w = (
-        np.ones(len(history_items), dtype=np.float32)
-        if weights is None
-        else weights.astype(np.float32)
-    )
-    seqs = UserSequences(np.array([0, len(history_items)]), history_items.astype(np.int32), w)
-    from recllm.models.sequential import pad_histories
-
-    items, weights_t, mask = pad_histories(seqs, np.array([0]), run.model.max_len, run.model.pad_id)
-    return run.model.score_last(items, weights_t, mask)[0]
+    return score_history(run.model, history_items, weights)
 
 
-def top_k(scores: torch.Tensor, history_items: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The ``k`` best (item, score) pairs outside the history (and above -inf)."""
-    scores = scores.clone()
-    scores[torch.from_numpy(history_items.astype(np.int64))] = float("-inf")
-    available = int(torch.isfinite(scores).sum())
-    top = torch.topk(scores, min(k, available))
-    return list(zip(top.indices.tolist(), top.values.tolist(), strict=True))
+__all__ = [
+    "LoadedRun",
+    "load_run",
+    "recommend",
+    "resolve_items",
+    "resolve_user",
+    "score_items",
+    "top_k",
+    "user_history",
+]

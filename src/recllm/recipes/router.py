@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from recllm.config import run_settings_problems
 from recllm.errors import ConfigError
+from recllm.progress import progress_bar
 from recllm.routing.catalog import Catalog
 from recllm.routing.classifier import ClassifierConfig, IntentClassifier
 from recllm.routing.generate import LabelledQuery, generate
@@ -51,6 +51,7 @@ class RouterTrainConfig:
     seed: int = 0
     num_threads: int | None = None
     progress: bool = True
+    schedule: str = "full"  # a label saved with the router: "full", or the quick start's "short"
 
     def __post_init__(self) -> None:
         problems = []
@@ -129,6 +130,7 @@ def train_router(config: RouterTrainConfig) -> dict[str, object]:
         serving = "student"
     record = {
         "serving": serving,
+        "schedule": config.schedule,
         "catalogs": config.catalogs,
         "generated": {"train": len(train), "valid": len(valid), "per_intent": config.per_intent},
         **record,
@@ -161,7 +163,7 @@ def _fit(
         batches = [
             order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)
         ]
-        bar = tqdm(batches, desc=f"{name} epoch {epoch}/{epochs}", disable=not config.progress)
+        bar = progress_bar(batches, desc=f"{name} epoch {epoch}/{epochs}", enabled=config.progress)
         for batch in bar:
             inputs = model.tokenize([q.text for q in batch])
             target = torch.tensor([index[q.intent.value] for q in batch])

@@ -25,7 +25,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from recllm.config import run_settings_problems, to_dict
 from recllm.data.batching import WINDOW_MODES, BucketBatchSampler
@@ -45,6 +44,7 @@ from recllm.models.lightgcn import CFConfig
 from recllm.models.losses import LossWeights, total_loss
 from recllm.models.recllm import RecLLMModel, catalogue_hash
 from recllm.models.sasrec import SASRecConfig
+from recllm.progress import progress_bar
 from recllm.recipes.checkpoint import load_latest_intact, prune_checkpoints, save_checkpoint
 from recllm.recipes.model_names import CF_MODELS, MODEL_NAMES
 from recllm.recipes.models import (
@@ -508,14 +508,8 @@ class TrainRecipe:
                     self.state["bad_evals"] += 1
                     self.state["stopped"] = self.state["bad_evals"] >= t.patience
                 self._scalars({f"valid/{k}": v for k, v in result.metrics.items()}, epoch + 1)
-                log.info(
-                    "epoch %d: loss %.4f, valid ndcg@10 %.4f (best %.4f at epoch %d)",
-                    epoch + 1,
-                    loss,
-                    ndcg,
-                    self.state["best_ndcg@10"],
-                    self.state["best_epoch"],
-                )
+            if self.rank == 0:
+                log.info(_epoch_line(record, t.epochs, self.state))
             self.state["history"].append(record)
             self.state["epoch"] = epoch + 1
             if self.rank == 0:
@@ -535,6 +529,14 @@ class TrainRecipe:
                     "early stopping: no better validation NDCG@10 for %d evaluations", t.patience
                 )
                 break
+        if self.rank == 0 and self.state["history"]:
+            log.info(
+                "trained %d epochs in %.0f s; best validation ndcg@10 %.4f at epoch %d",
+                self.state["epoch"],
+                sum(e["seconds"] for e in self.state["history"]),
+                self.state["best_ndcg@10"],
+                self.state["best_epoch"],
+            )
         return self.state
 
     def _save_best(self, epoch: int) -> None:
@@ -554,10 +556,10 @@ class TrainRecipe:
         self.model.train()
         self.sampler.set_epoch(epoch)
         total, batches = 0.0, 0
-        bar = tqdm(
+        bar = progress_bar(
             self.loader,
             desc=f"epoch {epoch + 1}",
-            disable=not t.progress or self.rank != 0,
+            enabled=t.progress and self.rank == 0,
             unit="batch",
         )
         for batch in bar:
@@ -647,6 +649,21 @@ class TrainRecipe:
             if failed:
                 self.folder.abort()
             self.folder.close()
+
+
+def _epoch_line(record: dict[str, Any], epochs: int, state: dict[str, Any]) -> str:
+    """The log's one line per epoch: loss, time and, when evaluated, validation figures."""
+    line = f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}"
+    if "loss_gen" in record:
+        line += f", loss_gen {record['loss_gen']:.4f}"
+    line += f", {record['seconds']:.1f} s"
+    if "valid" in record:
+        valid = record["valid"]
+        line += (
+            f"; valid recall@10 {valid['recall@10']:.4f} ndcg@10 {valid['ndcg@10']:.4f} "
+            f"(best {state['best_ndcg@10']:.4f} at epoch {state['best_epoch']})"
+        )
+    return line
 
 
 # Settings that may differ between a run and its resumption without changing results.

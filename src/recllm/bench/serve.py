@@ -1,0 +1,205 @@
+"""``recllm bench serve --bundle BUNDLE``: the running service driven over loopback.
+
+The service is started as its own process (``recllm serve``) with a fresh event store. For
+each endpoint (recommend, explain, ask) and each concurrency level, a bounded load
+generator sends a fixed number of requests (and stops early at ``--max-seconds``), each
+client waiting for its answer before sending the next. Per endpoint and level it records
+p50 / p95 / p99 latency, throughput and the count of non-200 answers; then the server's
+peak RSS. The same requests are timed in-process through the Python API, so the HTTP
+overhead is visible beside them. The load generator shares the machine with the server:
+on a 2-core machine the figures include that contention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recllm.errors import RecLLMError
+
+RESULTS_FILE = "serve/{name}.json"
+ENDPOINTS = ("recommend", "explain", "ask")
+QUERIES = (
+    "recommend me something",
+    "what should I watch next",
+    "anything like my last one?",
+    "3 picks from the 90s and tell me why",
+    "why would I like the top one?",
+    "something fun for tonight",
+)
+
+
+def percentiles(times_ms: list[float]) -> dict[str, float]:
+    if not times_ms:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan")}
+    return {f"p{q}_ms": round(float(np.percentile(times_ms, q)), 2) for q in (50, 95, 99)}
+
+
+def requests_for(rec: Any, endpoint: str, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` request bodies: known users drawn at random; explain asks about one of the
+    user's top 10, ask sends a query from a fixed list."""
+    rng = random.Random(seed)
+    users = sorted(rec._seed)[:5000]
+    if not users:
+        raise RecLLMError("the bundle has no users' histories: export it without --no-histories")
+    bodies = []
+    for _ in range(n):
+        user = rng.choice(users)
+        if endpoint == "recommend":
+            bodies.append({"user_id": user, "k": 10})
+        elif endpoint == "explain":
+            top = rng.choice(rec.recommend(user_id=user, k=10).items).item_id
+            bodies.append({"user_id": user, "item_id": top})
+        else:
+            bodies.append({"user_id": user, "text": rng.choice(QUERIES)})
+    return bodies
+
+
+def drive(url: str, endpoint: str, bodies: list[dict[str, Any]], clients: int, max_s: float):
+    """Send ``bodies`` with ``clients`` concurrent clients; latencies (ms), failures, wall."""
+    import httpx
+
+    queue = list(enumerate(bodies))
+    lock = threading.Lock()
+    times: list[float] = []
+    failures: list[int] = []
+    deadline = time.monotonic() + max_s
+
+    def client() -> None:
+        with httpx.Client(timeout=60.0) as http:
+            while time.monotonic() < deadline:
+                with lock:
+                    if not queue:
+                        return
+                    _, body = queue.pop()
+                begin = time.perf_counter()
+                response = http.post(f"{url}/v1/{endpoint}", json=body)
+                elapsed = (time.perf_counter() - begin) * 1000
+                with lock:
+                    times.append(elapsed)
+                    if response.status_code != 200:
+                        failures.append(response.status_code)
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return times, failures, time.perf_counter() - begin
+
+
+def cache_counts(url: str) -> dict[str, int]:
+    """The service's explanation cache hits and misses so far (from /metrics)."""
+    import httpx
+
+    counts = {"hit": 0, "miss": 0}
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        for result in counts:
+            if line.startswith(f'recllm_explanation_cache{{result="{result}"}}'):
+                counts[result] = int(float(line.split()[-1]))
+    return counts
+
+
+def in_process(call: Callable[[dict[str, Any]], object], bodies: list[dict[str, Any]]) -> dict:
+    times = []
+    for body in bodies:
+        begin = time.perf_counter()
+        call(body)
+        times.append((time.perf_counter() - begin) * 1000)
+    return {**percentiles(times), "requests": len(times)}
+
+
+def _python_api(
+    bundle: Path, tmp: Path, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """The bundle's manifest, the request bodies per endpoint, and their in-process latency."""
+    from recllm.serve.api import Recommender
+
+    rec = Recommender.load(bundle, store=tmp / "api.sqlite")
+    endpoints = [e for e in args.endpoints if e != "ask" or rec.router is not None]
+    n = args.requests * len(args.concurrency)  # each level gets its own share
+    bodies = {e: requests_for(rec, e, n, seed=i) for i, e in enumerate(endpoints)}
+    rec._explanations.clear()  # the explain bodies were made by recommending, not explaining
+    calls: dict[str, Callable[[dict[str, Any]], object]] = {
+        "recommend": lambda b: rec.recommend(user_id=b["user_id"], k=b["k"]),
+        "explain": lambda b: rec.explain(b["item_id"], user_id=b["user_id"]),
+        "ask": lambda b: rec.ask(b["text"], user_id=b["user_id"]),
+    }
+    timed = {}
+    for endpoint in endpoints:
+        hits = rec.cache_hits
+        timed[endpoint] = in_process(calls[endpoint], bodies[endpoint][: args.requests])
+        timed[endpoint]["explanation_cache_hits"] = rec.cache_hits - hits
+    return rec.info, bodies, timed
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from recllm.serve.process import ServerProcess
+
+    if args.bundle is None:
+        raise RecLLMError("bench serve needs --bundle BUNDLE (a folder written by recllm export)")
+    bundle = Path(args.bundle)
+    with tempfile.TemporaryDirectory(prefix="recllm-bench-serve-") as tmp:
+        manifest, bodies, python_api = _python_api(bundle, Path(tmp), args)
+        endpoints = list(bodies)
+        http: dict[str, dict[str, Any]] = {}
+        with ServerProcess(bundle, Path(tmp) / "service.sqlite") as server:
+            for endpoint in endpoints:
+                warm = [b for b in bodies[endpoint][:20] if endpoint != "explain"]
+                drive(server.url, endpoint, warm, 1, args.max_seconds)  # warm-up, untimed
+                http[endpoint] = {}
+                for level, clients in enumerate(args.concurrency):
+                    share = bodies[endpoint][level :: len(args.concurrency)]
+                    before = cache_counts(server.url)
+                    times, failures, wall = drive(
+                        server.url, endpoint, share, clients, args.max_seconds
+                    )
+                    after = cache_counts(server.url)
+                    http[endpoint][f"concurrency_{clients}"] = {
+                        **percentiles(times),
+                        "requests": len(times),
+                        "non_200": len(failures),
+                        "throughput_rps": round(len(times) / wall, 1),
+                        "explanation_cache": {k: after[k] - before[k] for k in after},
+                    }
+            peak = server.peak_rss_mb()
+    models = manifest.get("models", {})
+    figures = {
+        "name": args.label or manifest.get("dataset", bundle.name),
+        "bundle": str(bundle),
+        "dataset": manifest.get("dataset"),
+        "catalogue_items": manifest.get("n_items"),
+        "recommender": models.get("recommender", {}),
+        "explanations": "generator" if "explainer" in models else "template",
+        "requests_per_level": args.requests,
+        "http": http,
+        "python_api": python_api,
+        "server_peak_rss_mb": round(peak, 1),
+        "note": "explain answers after the first for a (user, item) come from the cache; "
+        "requests draw users at random, so repeats are rare",
+    }
+    _print(figures)
+    return figures
+
+
+def _print(figures: dict[str, Any]) -> None:
+    for endpoint, levels in figures["http"].items():
+        api = figures["python_api"][endpoint]
+        for level, row in levels.items():
+            print(
+                f"{endpoint:>9} {level:>15}: p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} "
+                f"ms  {row['throughput_rps']:7.1f} req/s  non-200 {row['non_200']}"
+            )
+        print(
+            f"{endpoint:>9} {'python api':>15}: p50 {api['p50_ms']:7.1f} ms  p99 {api['p99_ms']:7.1f} ms"
+        )
+    print(f"server peak RSS {figures['server_peak_rss_mb']} MB")

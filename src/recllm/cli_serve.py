@@ -1,0 +1,161 @@
+"""CLI verbs of serving: ``export`` a bundle, ``serve`` it, and ``recommend`` / ``explain``
+/ ``ask`` answered from a bundle through the Python API (the service's code path)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recllm.errors import RecLLMError
+
+if TYPE_CHECKING:
+    from recllm.serve.api import Recommender
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from recllm.recipes.export import export
+
+    manifest = export(
+        args.run_dir,
+        args.out,
+        student=args.student,
+        router=args.router,
+        explainer=args.explainer,
+        data_dir=args.data_dir,
+        histories=not args.no_histories,
+        overwrite=args.overwrite,
+        onnx=args.onnx,
+    )
+    models = manifest["models"]
+    print(
+        f"wrote {args.out}: {manifest['dataset']}, {manifest['n_items']} items, "
+        f"{models['recommender']['kind']} recommender"
+        + (", router" if "router" in models else "")
+        + (", explainer" if "explainer" in models else "")
+    )
+    print(f"serve it: recllm serve {args.out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from recllm.serve.app import KEY_ENV, ServiceSettings
+    from recllm.serve.server import serve
+
+    key = os.environ.get(KEY_ENV) or None
+    if args.api_key_file is not None:
+        try:
+            key = args.api_key_file.read_text().strip() or None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecLLMError(f"cannot read the API key file {args.api_key_file}: {exc}") from exc
+        if key is None:
+            raise RecLLMError(f"the API key file {args.api_key_file} is empty")
+    if args.require_key and key is None:
+        raise RecLLMError(f"--require-key needs a key: set {KEY_ENV} or pass --api-key-file")
+    if args.workers < 1:
+        raise RecLLMError(f"--workers must be >= 1, got {args.workers}")
+    store = args.store or Path(f"{str(args.bundle).rstrip('/')}.events.sqlite")
+    settings = ServiceSettings(
+        bundle=str(args.bundle), store=str(store), api_key=key, require_key=args.require_key
+    )
+    serve(settings, args.host, args.port, args.workers)
+    return 0
+
+
+def load_recommender(bundle: Path, store: Path | None = None) -> Recommender:
+    from recllm.serve.api import Recommender
+
+    return Recommender.load(bundle, store=store)
+
+
+def recommend_from_bundle(args: argparse.Namespace) -> int:
+    """``recllm recommend BUNDLE``: the API's answer, printed as for a run."""
+    if args.user is not None and args.history:
+        raise RecLLMError("give --user or --history, not both")
+    history = [h.strip() for h in args.history.split(",") if h.strip()] if args.history else None
+    if args.user is None and history is None:
+        raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
+    result = load_recommender(args.checkpoint).recommend(
+        user_id=args.user, history=history, k=args.k
+    )
+    for rank, item in enumerate(result.items, start=1):
+        print(f"{rank:>3}. {item.item_id:<12} {item.score:8.3f}  {item.title}")
+    return 0
+
+
+def explain_from_bundle(args: argparse.Namespace) -> int:
+    result = load_recommender(args.explainer).explain(args.item, user_id=args.user)
+    print(result.text)
+    return 0
+
+
+def ask_from_bundle(args: argparse.Namespace) -> int:
+    from recllm.serve.results import to_json
+
+    answer = load_recommender(args.checkpoint).ask(args.query, user_id=args.user, k=args.k)
+    if args.json:
+        print(json.dumps(to_json(answer), ensure_ascii=False, indent=2))
+        return 0
+    print(f"intent: {answer.intent} (confidence {answer.confidence:.2f})")
+    for rank, item in enumerate(answer.items, start=1):
+        print(f"{rank:>3}. {item.item_id:<12} {item.score:8.3f}  {item.title}")
+    for explanation in answer.explanations:
+        mark = "" if explanation.verified else " [unverified]"
+        print(f"why{mark}: {explanation.text}")
+    for note in answer.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export", help="write a self-contained bundle (model, catalogue, router, explainer)"
+    )
+    export.add_argument("run_dir", type=Path, help="a RecLLM-Adapter run (`recllm train`)")
+    export.add_argument("--out", type=Path, required=True, help="the bundle folder to write")
+    export.add_argument(
+        "--student", type=Path, default=None, help="a `recllm distill` run of it: served instead"
+    )
+    export.add_argument("--router", type=Path, default=None, help="a `recllm train-router` folder")
+    export.add_argument(
+        "--explainer",
+        type=Path,
+        default=None,
+        help="a `recllm train-explainer` folder for the served run",
+    )
+    export.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also export the recommender to ONNX and serve it through ONNX Runtime when it "
+        "ranks the test users' top 10 identically and answers faster",
+    )
+    export.add_argument(
+        "--no-histories", action="store_true", help="leave the known users' histories out"
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    export.add_argument("--data-dir", type=Path, default=None, help="folder holding the datasets")
+    export.set_defaults(func=cmd_export)
+
+    serve = commands.add_parser("serve", help="the HTTP service over a bundle (FastAPI)")
+    serve.add_argument("bundle", type=Path, help="a folder written by `recllm export`")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="SQLite file of events and added items (default: BUNDLE.events.sqlite)",
+    )
+    serve.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=None,
+        help="file holding the admin API key (default: $RECLLM_API_KEY; none: admin disabled)",
+    )
+    serve.add_argument(
+        "--require-key", action="store_true", help="require the API key on every endpoint"
+    )
+    serve.set_defaults(func=cmd_serve)

@@ -1,0 +1,1 @@
+"""Data: loaders for the public formats, the canonical dataset, preprocessing, splits, batching."""

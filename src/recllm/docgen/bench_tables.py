@@ -1,0 +1,129 @@
+"""Tables of the benchmarks that are not ranking accuracy: routing, constraints, data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from recllm.docgen.markdown import (
+    DATASET_LABELS,
+    Column,
+    Record,
+    get,
+    read_record,
+    source_line,
+    table,
+    text,
+)
+
+
+def routing(results: Path) -> dict[str, str]:
+    """Router accuracy and latency; constraint cost per dataset."""
+    path = results / "routing" / "router.json"
+    record = read_record(path)
+    intents = ("recommend", "explain", "recommend_and_explain", "out_of_scope")
+    columns = [
+        Column("layers", "layers", fmt="d"),
+        Column("intent accuracy", "accuracy", fmt=".4f"),
+        *(Column(f"{i.replace('_', ' ')} P / R", _precision_recall(i), fmt="") for i in intents),
+        Column("classifier p50 ms", "latency_classifier/p50_ms", fmt=".1f"),
+        Column("route p50 ms", "latency_route/p50_ms", fmt=".1f"),
+        Column("route p99 ms", "latency_route/p99_ms", fmt=".1f"),
+    ]
+    rows = [(role, record[role]) for role in ("teacher", "student")]
+    slot_columns = [Column(s, f"slot_accuracy/{s}") for s in ("item", "genre", "years", "k")]
+    slot_columns.append(Column("title resolution", "item_resolution_accuracy"))
+    out = {
+        "routing": table(rows, columns, "router")
+        + "\n"
+        + table(rows, slot_columns, "slot accuracy")
+        + source_line([path], results.parent)
+    }
+    files = sorted((results / "routing").glob("constraints-*.json"))
+    constraint_rows = []
+    for file in files:
+        c = read_record(file)
+        for name, figures in c["constraints"].items():
+            label = f"{DATASET_LABELS.get(c['dataset'], c['dataset'])}, {name}"
+            constraint_rows.append((label, figures))
+    mode_columns = [
+        Column(f"satisfaction: {m}", f"{m}/satisfaction@10") for m in ("none", "boost", "filter")
+    ] + [Column(f"R@10: {m}", f"{m}/recall@10") for m in ("none", "boost", "filter")]
+    mode_columns += [
+        Column(f"N@10 change: {m}", _change(m), fmt="+.1%") for m in ("boost", "filter")
+    ]
+    out["constraints"] = table(constraint_rows, mode_columns, "dataset, constraint") + (
+        source_line(files, results.parent)
+    )
+    return out
+
+
+def _precision_recall(intent: str) -> Callable[[Record], str]:
+    def cell(r: Record) -> str:
+        figures = r["per_intent"][intent]
+        return f"{figures['precision']:.2f} / {figures['recall']:.2f}"
+
+    return cell
+
+
+def _change(mode: str) -> Callable[[Record], float]:
+    return lambda r: r[mode]["ndcg@10"] / r["none"]["ndcg@10"] - 1
+
+
+def data_benchmarks(results: Path) -> dict[str, str]:
+    """Cache, batching, bf16 item encoding and scale benchmarks."""
+    cache_path, batching_path = results / "data" / "cache.json", results / "data" / "batching.json"
+    cache = read_record(cache_path)
+    out = {
+        "bench-cache": table(
+            list(cache["datasets"].items()),
+            [
+                Column("parse s", "first_load_s", fmt=".4f"),
+                Column("cached load s", "cached_load_s", fmt=".4f"),
+                Column("speedup", "speedup", fmt=".1f", suffix="x"),
+            ],
+            "dataset",
+        )
+        + source_line([cache_path], results.parent)
+    }
+    batching = read_record(batching_path)
+    out["bench-batching"] = table(
+        list(batching["datasets"].items()),
+        [
+            Column("sequences", "sequences", fmt=",d"),
+            Column("padding, random", "random/padding_fraction", fmt=".1%"),
+            Column("padding, bucketed", "bucketed/padding_fraction", fmt=".1%"),
+            Column("samples/s, random", "random/samples_per_s", fmt=",.0f"),
+            Column("samples/s, bucketed", "bucketed/samples_per_s", fmt=",.0f"),
+            Column("speedup", "speedup", fmt=".2f", suffix="x"),
+        ],
+        "dataset",
+    ) + source_line([batching_path], results.parent)
+    bf16_path = results / "models" / "item_encoding_bf16.json"
+    bf16 = read_record(bf16_path)
+    out["bench-bf16"] = table(
+        [("float32", {"s": get(bf16, "best_seconds/float32")}), ("bf16", bf16)],
+        [
+            Column("seconds", lambda r: r.get("s", get(r, "best_seconds/bf16")), fmt=".2f"),
+            Column("speedup", "speedup_bf16", fmt=".2f", suffix="x"),
+            Column("min pooled cosine to float32", "pooled_cosine/min", fmt=".5f"),
+        ],
+        f"encoding {bf16['n_items']:,} item texts",
+    ) + source_line([bf16_path], results.parent)
+    scale_path = results / "data" / "scale.json"
+    scale = read_record(scale_path)
+    out["bench-scale"] = table(
+        [
+            ("load + preprocess + split", scale["load_preprocess_split"]),
+            ("full-ranking evaluation of every user", scale["evaluation"]),
+        ],
+        [
+            Column("seconds", "seconds", fmt=".1f"),
+            Column("target s", "target_seconds", fmt=".0f"),
+            Column("peak MB", "peak_rss_mb", fmt=",.0f"),
+            Column("target MB", "target_peak_rss_mb", fmt=",.0f"),
+            text("met", lambda r: "yes" if r["pass_seconds"] and r["pass_peak_rss"] else "no"),
+        ],
+        "step (synthetic ML-20M-sized data)",
+    ) + source_line([scale_path], results.parent)
+    return out

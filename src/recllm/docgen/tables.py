@@ -1,0 +1,408 @@
+"""Every results table of the docs and the README, built from ``results/**/*.json``.
+
+Each function reads its files and returns ``{name: markdown}``; :func:`all_tables`
+collects them. Nothing here holds a figure: labels are words, numbers come from files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from recllm.docgen.bench_tables import data_benchmarks, routing
+from recllm.docgen.markdown import (
+    DATASET_LABELS,
+    Column,
+    Record,
+    get,
+    read_record,
+    source_line,
+    table,
+    text,
+)
+from recllm.report import PUBLISHED_ANCHORS
+
+METRIC_COLUMNS = [
+    Column("R@10", "test/recall@10"),
+    Column("N@10", "test/ndcg@10"),
+    Column("R@20", "test/recall@20"),
+    Column("N@20", "test/ndcg@20"),
+]
+# Words for the results files' names; a file without one is shown by its name.
+MODEL_LABELS = {
+    "popularity": "Popularity",
+    "zero-shot-lm": "Zero-shot LM (MiniLM, no training)",
+    "bpr-mf": "BPR-MF",
+    "lightgcn": "LightGCN",
+    "sasrec-bce": "SASRec (BCE, original)",
+    "sasrec-ce": "SASRec-CE",
+    "generic-lora": "Generic LoRA head (same backbone)",
+    "full-finetune": "Full fine-tuning, generic head",
+    "recllm-adapter-frozen": "RecLLM-Adapter, frozen backbone, no user vector",
+    "recllm-adapter": "**RecLLM-Adapter**",
+    "recllm-adapter-id-dropout": "RecLLM-Adapter, `adapter.item_id_dropout=0.5`",
+    "recllm-adapter-plain": "L_rec",
+    "recllm-adapter-joint": "L_rec + 0.3 L_gen",
+}
+OURS = "recllm-adapter"
+
+
+def _label(path: Path) -> str:
+    return f"{MODEL_LABELS.get(path.stem, path.stem)} (`{path.stem}`)"
+
+
+def _model_files(folder: Path) -> list[Path]:
+    """Model records (with a ``test`` section) directly in ``folder``, by test NDCG@10."""
+    records = [(p, read_record(p)) for p in sorted(folder.glob("*.json"))]
+    models = [(p, r) for p, r in records if "test" in r]
+    return [p for p, _ in sorted(models, key=lambda pr: get(pr[1], "test/ndcg@10") or 0.0)]
+
+
+def _lr(record: Record) -> str | None:
+    """The learning rate a trained model ran at, marked when a search chose it."""
+    if not record.get("epochs_run"):
+        return None
+    lr = get(record, "config/trainer/lr")
+    backbone = get(record, "config/trainer/backbone_lr")
+    value = f"{lr:g}" + (f" (backbone {backbone:g})" if backbone else "")
+    return value + (", searched" if "search" in record else "")
+
+
+def _best_epoch(record: Record) -> str | None:
+    best, allowed = get(record, "valid_best/epoch"), get(record, "config/trainer/epochs")
+    if not record.get("epochs_run") or best is None:
+        return None
+    return f"{best} of {allowed}"
+
+
+TRAINING_COLUMNS = [
+    text("lr", _lr),
+    Column("best epoch", _best_epoch, fmt=""),
+    Column("epochs run", "epochs_run", fmt="d"),
+    Column("s/epoch", "seconds_per_epoch", fmt=".1f"),
+]
+
+
+def accuracy(results: Path) -> dict[str, str]:
+    """One table per dataset folder holding model records (leave-one-out benchmark)."""
+    out = {}
+    for folder in sorted(p for p in results.iterdir() if p.is_dir()):
+        files = _model_files(folder)
+        if not files or folder.name in ("cold-start", "recbole", "explain", "distill"):
+            continue
+        rows = [(_label(p), read_record(p)) for p in files]
+        out[f"accuracy-{folder.name}"] = table(
+            rows, [*METRIC_COLUMNS, *TRAINING_COLUMNS], "model (`results file`)"
+        ) + source_line([folder], results.parent)
+    return out
+
+
+def _recbole_rows(results: Path, variant: str) -> list[tuple[str, Record, Path]]:
+    rows = []
+    for path in sorted((results / "recbole" / variant).glob("*.json")):
+        record = read_record(path)
+        if record.get("tool") == "RecBole" and "test" in record:
+            tag = f", {record['tag']}" if record.get("tag") else ""
+            rows.append((f"RecBole {record['model']}{tag} (`{path.stem}`)", record, path))
+    return rows
+
+
+def references(results: Path) -> dict[str, str]:
+    """RecBole's runs (on our split and on RecBole's own filtering) and published figures."""
+    out = {}
+    columns = [
+        *METRIC_COLUMNS,
+        Column("best epoch", "valid_best/epoch", fmt="d"),
+        Column("epochs run", "epochs_run", fmt="d"),
+        text("stopped by", "stopped_by"),
+    ]
+    for variant in sorted(p.name for p in (results / "recbole").iterdir() if p.is_dir()):
+        rows = _recbole_rows(results, variant)
+        if rows:
+            out[f"recbole-{variant}"] = table(
+                [(label, record) for label, record, _ in rows], columns, "model (`file`)"
+            ) + source_line([results / "recbole" / variant], results.parent)
+    published = [
+        (f"{a.name} on {DATASET_LABELS.get(d, d)}", {"r": a.recall_at_10, "n": a.ndcg_at_10})
+        for d, anchors in PUBLISHED_ANCHORS.items()
+        for a in anchors
+    ]
+    out["published"] = table(
+        published, [Column("R@10", "r"), Column("N@10", "n")], "published figure"
+    ) + ("\n<small>Generated by `recllm report` from `recllm.report.PUBLISHED_ANCHORS`.</small>\n")
+    return out
+
+
+def seeds(results: Path) -> dict[str, str]:
+    """Mean ± sd over seeds, from ``benchmarks/seed_spread.py``'s summary files."""
+    out = {}
+    for path in sorted(results.glob("**/seed-spread.json")):
+        record = read_record(path)
+        rows = [(f"`{group}`", figures) for group, figures in record["groups"].items()]
+        columns = [
+            Column("seeds", lambda r: len(r["seeds"]), fmt="d"),
+            *(
+                Column(f"{name} mean ± sd", _mean_sd(metric), fmt="")
+                for name, metric in (("R@10", "recall@10"), ("N@10", "ndcg@10"))
+            ),
+            *(
+                Column(f"{name} range", _range(metric), fmt="")
+                for name, metric in (("R@10", "recall@10"), ("N@10", "ndcg@10"))
+            ),
+        ]
+        dataset = path.relative_to(results).parts[0]
+        out[f"seeds-{dataset}"] = table(rows, columns, "setting") + source_line(
+            [path], results.parent
+        )
+    return out
+
+
+def _mean_sd(metric: str) -> Callable[[Record], str]:
+    return lambda r: f"{r[metric]['mean']:.3f} ± {r[metric]['sd']:.3f}"
+
+
+def _range(metric: str) -> Callable[[Record], str]:
+    return lambda r: f"{r[metric]['min']:.3f}–{r[metric]['max']:.3f}"
+
+
+def cold_start(results: Path) -> dict[str, str]:
+    """All, cold-target and warm-target metrics per model on the cold-start split."""
+    out = {}
+    for folder in sorted(p for p in (results / "cold-start").iterdir() if p.is_dir()):
+        files = _model_files(folder)
+        records = [read_record(p) for p in files]
+        columns = [Column("all R@10", "test/recall@10"), Column("all N@10", "test/ndcg@10")]
+        for group in ("cold", "warm"):
+            users = max((get(r, f"test_groups/{group}/n_users") or 0) for r in records)
+            columns += [
+                Column(f"{group} R@10 ({users:,} users)", f"test_groups/{group}/recall@10"),
+                Column(f"{group} N@10", f"test_groups/{group}/ndcg@10"),
+            ]
+        columns.append(Column("best epoch", _best_epoch, fmt=""))
+        rows = [(_label(p), r) for p, r in zip(files, records, strict=True)]
+        out[f"cold-start-{folder.name}"] = table(rows, columns, "model (`file`)") + source_line(
+            [folder], results.parent
+        )
+    return out
+
+
+def ablations(results: Path) -> dict[str, str]:
+    """Single-seed ablation runs (``results/<dataset>/ablations/*.json``)."""
+    out = {}
+    for folder in sorted(results.glob("*/ablations")):
+        files = sorted(folder.glob("*.json"))
+        rows = [(f"`{p.stem}`", read_record(p)) for p in files]
+        rows = [(label, r) for label, r in rows if "test" in r]
+        columns = [
+            Column("valid N@10", "valid_best/ndcg@10"),
+            *METRIC_COLUMNS,
+            text("windows", lambda r: get(r, "config/trainer/windows") or "last"),
+            Column("epochs run", "epochs_run", fmt="d"),
+            text("commit", lambda r: str(r.get("git_commit", ""))[:7] + _dirty(r)),
+        ]
+        out[f"ablations-{folder.parent.name}"] = table(rows, columns, "variant") + source_line(
+            [folder], results.parent
+        )
+    return out
+
+
+def _dirty(record: Record) -> str:
+    return "-dirty" if str(record.get("git_commit", "")).endswith("-dirty") else ""
+
+
+def joint(results: Path) -> dict[str, str]:
+    """Ranking with and without the generation loss."""
+    out = {}
+    for folder in sorted((results / "explain" / "joint").iterdir()):
+        if folder.is_dir() and folder.name != "explain":
+            files = sorted(folder.glob("*.json"))
+            rows = [(_label(p), read_record(p)) for p in files]
+            columns = [*METRIC_COLUMNS, Column("best epoch", "valid_best/epoch", fmt="d")]
+            out[f"joint-{folder.name}"] = table(rows, columns, "training (`file`)") + (
+                source_line([folder], results.parent)
+            )
+    return out
+
+
+EXPLAIN_SYSTEMS = {
+    "template": "template",
+    "retrieval": "retrieval (nearest training sentence)",
+    "ours": "generator, greedy",
+    "ours_verified": "**generator, verified**",
+}
+
+
+def explanations(results: Path) -> dict[str, str]:
+    """Explanation quality per system, one table per benchmark file."""
+    out = {}
+    for path in sorted((results / "explain").rglob("*.json")):
+        record = read_record(path)
+        if record.get("benchmark") != "explain":
+            continue
+        rows = [
+            (label, record["systems"][key])
+            for key, label in EXPLAIN_SYSTEMS.items()
+            if key in record["systems"]
+        ]
+        has_fmr = any("fmr" in r for _, r in rows)
+        columns = [
+            Column("BLEU-4", "bleu4"),
+            Column("ROUGE-L", "rouge_l"),
+            Column("BERTScore", "bertscore_f1"),
+            Column("distinct-1", "distinct_1"),
+            Column("distinct-2", "distinct_2"),
+            Column("unique sentences", "usr"),
+            *([Column("FMR", "fmr")] if has_fmr else []),
+            Column("faithfulness", "faithfulness"),
+            Column("claims", "claims", fmt=",d"),
+            Column("template fallbacks", "template_fallbacks", fmt=",d"),
+        ]
+        name = "-".join(path.relative_to(results / "explain").with_suffix("").parts)
+        latency = record.get("latency_one_thread_batch_1", {})
+        lat_rows = [(k.replace("_", " "), v) for k, v in latency.items()]
+        lat = table(
+            lat_rows,
+            [Column("p50 ms", "p50_ms", fmt=".2f"), Column("p99 ms", "p99_ms", fmt=".2f")],
+            "latency (one thread, batch 1)",
+        )
+        out[f"explain-{name}"] = (
+            table(rows, columns, "system") + "\n" + lat + source_line([path], results.parent)
+        )
+    return out
+
+
+DISTILL_ROWS = {
+    "teacher": "teacher",
+    "distilled": "**student, distilled**",
+    "alone": "student alone",
+    "distilled-int8": "student distilled, int8",
+}
+
+
+def distillation(results: Path) -> dict[str, str]:
+    """Teacher against students (size, speed, memory, accuracy) and the paper's targets."""
+    files = sorted((results / "distill").glob("*.json"))
+    rows, targets = [], []
+    for path in files:
+        record = read_record(path)
+        dataset = str(DATASET_LABELS.get(record["dataset"], record["dataset"]))
+        rows += [
+            (f"{dataset}: {label}", record["rows"][key])
+            for key, label in DISTILL_ROWS.items()
+            if key in record["rows"]
+        ]
+        targets.append((dataset, record))
+    columns = [
+        Column("parameters", "parameters", fmt=",d"),
+        Column("model MB", lambda r: r["model_bytes"] / 2**20, fmt=".1f"),
+        Column("p50 ms", "latency_p50_ms", fmt=".1f"),
+        Column("p99 ms", "latency_p99_ms", fmt=".1f"),
+        Column("req/s at batch 64", "throughput_per_s", fmt=",.0f"),
+        Column("peak MB", "peak_rss_mb", fmt=",.0f"),
+        Column("R@10", "recall@10"),
+        Column("N@10", "ndcg@10"),
+        Column("R@20", "recall@20"),
+        Column("N@20", "ndcg@20"),
+    ]
+    target_columns = [
+        Column("p50 speedup (target 8.2x)", "speedup", fmt=".1f", suffix="x"),
+        Column("int8 speedup", "int8/speedup", fmt=".1f", suffix="x"),
+        Column("model bytes smaller (target 93 %)", "memory_reduction", fmt=".1%"),
+        Column("R@10 kept (target 97 %)", "recall_retention", fmt=".1%"),
+        Column("R@10 vs student alone", "recall_vs_alone", fmt=".2f", suffix="x"),
+    ]
+    source = source_line(files, results.parent)
+    out = {
+        "distill": table(rows, columns, "model") + source,
+        "distill-targets": table(targets, target_columns, "dataset") + source,
+    }
+    for folder in sorted((results / "distill" / "runs").iterdir()):
+        runs = [(f"`{p.stem}`", read_record(p)) for p in sorted(folder.glob("*.json"))]
+        out[f"distill-ablations-{folder.name}"] = table(
+            runs, [Column("valid N@10", "valid_best/ndcg@10"), *METRIC_COLUMNS], "variant"
+        ) + source_line([folder], results.parent)
+    return out
+
+
+def headline(results: Path) -> dict[str, str]:
+    """Per dataset: our model, the strongest baseline and the reference figures."""
+    out = {}
+    for dataset in ("ml-100k", "amazon-beauty"):
+        folder = results / dataset
+        files = _model_files(folder)
+        if not files:
+            continue
+        records = {p.stem: read_record(p) for p in files}
+        baselines = [s for s in records if s != OURS and not s.startswith(OURS)]
+        best = max(baselines, key=lambda s: get(records[s], "test/ndcg@10"))
+        rows: list[tuple[str, Record]] = [
+            (MODEL_LABELS[OURS], records[OURS] | {"file": f"{dataset}/{OURS}.json"}),
+            (
+                f"{MODEL_LABELS.get(best, best)} (strongest baseline)",
+                records[best] | {"file": f"{dataset}/{best}.json"},
+            ),
+        ]
+        for path in sorted(results.glob(f"{dataset}/**/seed-spread.json")):
+            for group, figures in read_record(path)["groups"].items():
+                if group.startswith("all"):  # trained on every window, as the rows above
+                    rows.append(
+                        (
+                            f"SASRec-CE, {len(figures['seeds'])} seeds (`{group}`)",
+                            {
+                                "test": {
+                                    m: f"{figures[m]['mean']:.3f} ± {figures[m]['sd']:.3f}"
+                                    for m in ("recall@10", "ndcg@10")
+                                },
+                                "file": str(path.relative_to(results)),
+                            },
+                        )
+                    )
+        recbole = [
+            (record, path)
+            for _, record, path in _recbole_rows(results, f"{dataset}-recllm")
+            if not record.get("tag")
+        ]
+        if recbole:  # the strongest RecBole run on the same split
+            record, path = max(recbole, key=lambda rp: rp[0]["test"]["ndcg@10"])
+            name = f"RecBole {record['model']} on the same split (reference)"
+            rows.append((name, record | {"file": str(path.relative_to(results))}))
+        for anchor in PUBLISHED_ANCHORS.get(dataset, []):
+            rows.append(
+                (
+                    f"{anchor.name.replace(' (published)', '')}, published (reference)",
+                    {
+                        "test": {"recall@10": anchor.recall_at_10, "ndcg@10": anchor.ndcg_at_10},
+                        "file": "",
+                    },
+                )
+            )
+        columns = [
+            Column("R@10", "test/recall@10"),
+            Column("N@10", "test/ndcg@10"),
+            text("results file", lambda r: f"`results/{r['file']}`" if r["file"] else "paper"),
+        ]
+        out[f"headline-{dataset}"] = table(rows, columns, "model")
+    return out
+
+
+BUILDERS: list[Callable[[Path], dict[str, str]]] = [
+    headline,
+    accuracy,
+    references,
+    seeds,
+    cold_start,
+    ablations,
+    joint,
+    explanations,
+    distillation,
+    routing,
+    data_benchmarks,
+]
+
+
+def all_tables(results: Path) -> dict[str, str]:
+    """Every table, by the name of the file it is written to (without ``.md``)."""
+    tables: dict[str, str] = {}
+    for build in BUILDERS:
+        tables.update(build(Path(results)))
+    return tables

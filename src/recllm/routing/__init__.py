@@ -1,0 +1,1 @@
+"""Task routing: intent classifier, slots, catalogue matching and constraints for queries in words."""

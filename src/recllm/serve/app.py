@@ -1,0 +1,356 @@
+"""``recllm serve``: the HTTP service (FastAPI) over one :class:`Recommender`.
+
+Routes are thin: each validates its body (pydantic), calls the Python API and returns its
+typed result as JSON. User errors are 4xx with a message naming the problem (404 for
+unknown ids, 422 for the rest, 413 for an oversized body, 401/403 for keys); an
+unexpected error is a 500 without a traceback, counted in the metrics. The current
+recommender sits behind :class:`ServiceState`, so a new bundle is swapped in whole
+(``POST /v1/admin/reload`` or SIGHUP) while requests keep being answered.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recllm import __version__
+from recllm.errors import RecLLMError
+from recllm.serve.api import Filters, InvalidRequestError, NotFoundError, Recommender
+from recllm.serve.results import to_json
+from recllm.serve.schemas import (
+    AskBody,
+    EventBody,
+    ExplainBody,
+    ItemsBody,
+    RecommendBody,
+    ReloadBody,
+    history_entries,
+)
+from recllm.serve.store import SQLiteStore
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 2_000_000
+KEY_ENV = "RECLLM_API_KEY"
+
+
+@dataclass
+class ServiceSettings:
+    """How the service runs; ``api_key`` None disables the admin endpoints."""
+
+    bundle: str
+    store: str
+    api_key: str | None = None
+    require_key: bool = False
+    explanation_ttl: float = 600.0
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+class ServiceState:
+    """The recommender being served, swapped whole on reload."""
+
+    def __init__(self, settings: ServiceSettings, recommender: Recommender | None = None) -> None:
+        self.settings = settings
+        self.store = SQLiteStore(Path(settings.store))
+        self.recommender = recommender or self._load(settings.bundle)
+        self.loaded_at = time.time()
+        self._reloading = threading.Lock()
+
+    def _load(self, bundle: str) -> Recommender:
+        return Recommender.load(
+            bundle, store=self.store, explanation_ttl=self.settings.explanation_ttl
+        )
+
+    def reload(self, bundle: str | None = None) -> Recommender:
+        """Load ``bundle`` (default: the current one again) and swap it in atomically;
+        the old one keeps answering until then, and stays if the new one fails."""
+        with self._reloading:
+            target = bundle or self.settings.bundle
+            fresh = self._load(target)
+            self.recommender = fresh  # one reference assignment: requests see old or new
+            self.settings.bundle = target
+            self.loaded_at = time.time()
+            log.info("reloaded bundle %s", target)
+            return fresh
+
+
+class BodyLimit:
+    """Refuse request bodies above ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"request body is larger than {limit} bytes"}, 413)
+
+
+class _Metrics:
+    """Prometheus metrics of one app (its own registry, so apps do not share counters)."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "recllm_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "recllm_request_seconds",
+            "Request latency by route",
+            ["route"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(state))
+
+
+class _StateCollector:
+    """Gauges read from the live recommender at scrape time."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+
+    def collect(self) -> Any:
+        rec = self.state.recommender
+        info = rec.info
+        models = info.get("models", {}).get("recommender", {})
+        model = GaugeMetricFamily(
+            "recllm_model_info",
+            "The served bundle",
+            labels=["dataset", "kind", "source_commit", "created", "package_version"],
+        )
+        model.add_metric(
+            [
+                str(info.get("dataset", "")),
+                str(models.get("kind", "")),
+                str(info.get("source_commit", "")),
+                str(info.get("created", "")),
+                __version__,
+            ],
+            1.0,
+        )
+        yield model
+        hits = GaugeMetricFamily(
+            "recllm_explanation_cache", "Explanation cache lookups", labels=["result"]
+        )
+        hits.add_metric(["hit"], float(rec.cache_hits))
+        hits.add_metric(["miss"], float(rec.cache_misses))
+        yield hits
+        yield GaugeMetricFamily("recllm_catalogue_items", "Items served", value=rec.n_items)
+
+
+def create_app(settings: ServiceSettings, recommender: Recommender | None = None) -> FastAPI:
+    """The service over ``settings.bundle`` (or an already loaded ``recommender``)."""
+    state = ServiceState(settings, recommender)
+    metrics = _Metrics(state)
+    app = FastAPI(
+        title="RecLLM-Adapter",
+        version=__version__,
+        description="Recommendations, verified explanations and routed queries over a bundle.",
+    )
+    app.state.service = state
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    _install_handlers(app, metrics)
+
+    def current() -> Recommender:
+        return state.recommender
+
+    def user_key(request: Request) -> None:
+        if settings.require_key:
+            _check_key(request, settings.api_key)
+
+    def admin_key(request: Request) -> None:
+        _check_key(request, settings.api_key)
+
+    user = [Depends(user_key)]
+    admin = [Depends(admin_key)]
+
+    @app.post("/v1/recommend", dependencies=user)
+    def recommend(body: RecommendBody) -> dict[str, Any]:
+        filters = (
+            Filters(
+                tuple(body.filters.genres),
+                body.filters.year_from,
+                body.filters.year_to,
+                tuple(body.filters.exclude),
+            )
+            if body.filters
+            else None
+        )
+        result = current().recommend(body.user_id, history_entries(body.history), body.k, filters)
+        return to_json(result)
+
+    @app.post("/v1/explain", dependencies=user)
+    def explain(body: ExplainBody) -> dict[str, Any]:
+        return to_json(current().explain(body.item_id, body.user_id, history_entries(body.history)))
+
+    @app.post("/v1/ask", dependencies=user)
+    def ask(body: AskBody) -> dict[str, Any]:
+        answer = current().ask(body.text, body.user_id, history_entries(body.history), body.k)
+        return to_json(answer)
+
+    @app.post("/v1/events", dependencies=user, status_code=201)
+    def events(body: EventBody) -> dict[str, Any]:
+        return to_json(current().record(body.user_id, body.item_id, body.rating, body.ts))
+
+    @app.post("/v1/items", dependencies=admin)
+    def add_items(body: ItemsBody) -> dict[str, Any]:
+        added = current().add_items(body.items)
+        return {"items": [asdict(i) for i in added]}
+
+    @app.get("/v1/items/{item_id}", dependencies=user)
+    def get_item(item_id: str) -> dict[str, Any]:
+        return to_json(current().item(item_id))
+
+    @app.post("/v1/admin/reload", dependencies=admin)
+    def reload(body: ReloadBody | None = None) -> dict[str, Any]:
+        fresh = state.reload(body.bundle if body else None)
+        return {"reloaded": state.settings.bundle, "created": fresh.info.get("created")}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> dict[str, Any]:
+        rec = current()
+        return {
+            "status": "ready",
+            "dataset": rec.info.get("dataset"),
+            "items": rec.n_items,
+            "router": rec.router is not None,
+            "explainer": rec.explainer is not None,
+            "loaded_at": state.loaded_at,
+        }
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _check_key(request: Request, expected: str | None) -> None:
+    if expected is None:
+        raise _Refused(
+            403,
+            "admin endpoints are disabled: start the service with RECLLM_API_KEY set or "
+            "--api-key-file to enable them",
+        )
+    given = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization") or ""
+    if auth.lower().startswith("bearer "):
+        given = given or auth[7:].strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise _Refused(401, "a valid API key is required (header X-API-Key or Bearer)")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _install_handlers(app: FastAPI, metrics: _Metrics) -> None:
+    @app.exception_handler(_Refused)
+    async def refused(_: Request, exc: _Refused) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, exc.status)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 404)
+
+    @app.exception_handler(RecLLMError)
+    async def invalid(_: Request, exc: RecLLMError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(RequestValidationError)
+    async def unreadable(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()[:10]
+        ]
+        return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, 422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONResponse({"detail": "internal error (logged by the service)"}, 500)
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        begin = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            path = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.latency.labels(path).observe(time.perf_counter() - begin)
+            metrics.requests.labels(path, request.method, str(status)).inc()
+
+
+def settings_from_env() -> ServiceSettings:
+    """Settings passed to worker processes (``recllm serve --workers N``)."""
+    import json
+
+    raw = os.environ.get("RECLLM_SERVE_SETTINGS")
+    if not raw:
+        raise RecLLMError("RECLLM_SERVE_SETTINGS is not set: start workers with `recllm serve`")
+    return ServiceSettings(**json.loads(raw))
+
+
+__all__ = ["InvalidRequestError", "ServiceSettings", "create_app"]

@@ -1,0 +1,90 @@
+"""``recllm serve`` as a child process on a free loopback port (benchmarks and tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from recllm.errors import RecLLMError
+
+
+class ServerProcess:
+    """Start with :meth:`start` (returns once ``/readyz`` answers), stop with :meth:`stop`.
+    The server's log goes to a file beside the store (a full pipe would block it)."""
+
+    def __init__(
+        self,
+        bundle: Path,
+        store: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.bundle, self.store, self.args = Path(bundle), Path(store), args
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = self.store.with_suffix(f".{self.port}.log")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the server is not running"
+        return self.process.pid
+
+    def start(self, timeout: float = 120.0) -> ServerProcess:
+        import httpx
+
+        command = [sys.executable, "-m", "recllm", "serve", str(self.bundle)]
+        command += ["--port", str(self.port), "--store", str(self.store), *self.args]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=subprocess.DEVNULL, stderr=log
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RecLLMError(
+                    f"the server exited ({self.process.returncode}): {self.log.read_text()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RecLLMError(f"the server did not become ready in {timeout:.0f} s")
+
+    def peak_rss_mb(self) -> float:
+        """The server's resident-memory high-water mark (Linux VmHWM)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+        raise RecLLMError("VmHWM is not reported on this system")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the server and wait for it; its exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=60)
+        self.process = None
+        return code
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

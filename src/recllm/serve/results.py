@@ -1,0 +1,78 @@
+"""Typed results of the Python API (and, as JSON, of the HTTP service)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    """One recommended item. ``meets_constraints``: None when the request set none."""
+
+    item_id: str
+    title: str
+    score: float
+    meets_constraints: bool | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Top-k items for a user or a history, best first."""
+
+    items: tuple[RankedItem, ...]
+    user_id: str | None
+    history_length: int
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExplanationResult:
+    """Why ``item_id`` for this user: the sentence, whether the checker verified every
+    claim in it, the claims with their verdicts, and where it came from ("generator" or
+    "template": the fact-built sentence used when no generated draft verifies)."""
+
+    item_id: str
+    title: str
+    text: str
+    verified: bool
+    source: str
+    claims: tuple[dict[str, Any], ...] = ()
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A query in words, routed: the intent and slots read, then the answer."""
+
+    text: str
+    intent: str
+    confidence: float
+    slots: dict[str, Any]
+    items: tuple[RankedItem, ...] = ()
+    explanations: tuple[ExplanationResult, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """A catalogue item: id, title, its text fields, and whether it was added online."""
+
+    item_id: str
+    title: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    added: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    user_id: str
+    item_id: str
+    rating: float | None
+    ts: float
+    seq: int
+
+
+def to_json(result: Any) -> dict[str, Any]:
+    """A result as plain JSON-ready data."""
+    return asdict(result)

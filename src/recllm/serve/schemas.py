@@ -1,0 +1,90 @@
+"""The HTTP contract: request bodies as pydantic models with bounds on every field.
+
+Names are the Python API's (``user_id`` or ``history``, ``k``, ``filters``, ``item_id``,
+``text``); anything unknown or out of bounds is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from recllm.serve.api import MAX_HISTORY, MAX_K
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FieldValue = Annotated[str, StringConstraints(max_length=5000)] | int | float | bool | None
+MAX_TEXT = 1000
+MAX_ITEMS_PER_REQUEST = 1000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HistoryEvent(Strict):
+    """One history entry with its rating (``history`` also takes plain item ids)."""
+
+    item_id: Id
+    rating: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
+
+
+History = Annotated[list[Id | HistoryEvent], Field(min_length=1, max_length=MAX_HISTORY)]
+
+
+class FiltersBody(Strict):
+    genres: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="any of these genres / categories"
+    )
+    year_from: int | None = Field(default=None, ge=0, le=3000)
+    year_to: int | None = Field(default=None, ge=0, le=3000)
+    exclude: list[Id] = Field(default_factory=list, max_length=MAX_HISTORY)
+
+
+class Who(Strict):
+    user_id: Id | None = Field(default=None, description="a known user (the event store)")
+    history: History | None = Field(default=None, description="item ids, oldest first")
+
+
+class RecommendBody(Who):
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    filters: FiltersBody | None = None
+
+
+class ExplainBody(Who):
+    item_id: Id
+
+
+class AskBody(Who):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+    k: int | None = Field(default=None, ge=1, le=MAX_K)
+
+
+class EventBody(Strict):
+    user_id: Id
+    item_id: Id
+    rating: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
+    ts: float | None = Field(default=None, ge=0, le=1e11, allow_inf_nan=False)
+
+
+class ItemsBody(Strict):
+    items: list[
+        dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], FieldValue]
+    ] = Field(min_length=1, max_length=MAX_ITEMS_PER_REQUEST)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"items": [{"item_id": "new-1", "title": "Toy Story 5 (2026)"}]}]
+        },
+    )
+
+
+class ReloadBody(Strict):
+    bundle: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+
+
+def history_entries(history: list[Any] | None) -> list[str | tuple[str, float | None]] | None:
+    """The API's history form: plain ids, or (id, rating) pairs."""
+    if history is None:
+        return None
+    return [h if isinstance(h, str) else (h.item_id, h.rating) for h in history]

@@ -1,0 +1,104 @@
+"""Generated docs: tables from results, the CLI page from the parsers, quoted figures
+checked against the files they name, and the README's tables up to date."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recllm.cli import build_parser
+from recllm.docgen import generate, readme_with_tables, render_cli
+from recllm.docgen.figures import check_files, check_text
+from recllm.docgen.markdown import Column, table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+
+
+def test_readme_tables_match_the_results() -> None:
+    """`recllm report` refills these blocks; a stale README fails here."""
+    text = (ROOT / "README.md").read_text()
+    assert "<!-- generated:headline-ml-100k -->" in text
+    assert readme_with_tables(text, RESULTS) == text, "run `recllm report` to refresh"
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *PAGES], ids=lambda p: p.name)
+def test_quoted_figures_are_in_the_files_named_beside_them(path: Path) -> None:
+    problems = check_files([path], ROOT)
+    assert not problems, "\n".join(map(str, problems))
+
+
+def test_every_included_table_is_generated(tmp_path: Path) -> None:
+    written = {p.stem for p in generate(RESULTS, tmp_path, build_parser())}
+    included = {
+        line.split('"generated/')[1].split('.md"')[0]
+        for page in PAGES
+        for line in page.read_text().splitlines()
+        if line.startswith('--8<-- "generated/')
+    }
+    assert included and included <= written, included - written
+
+
+def test_readme_is_short_and_keeps_the_ci_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = "ruff check . && ruff format --check . && mypy && python -m pytest"
+    assert test_command in readme and test_command in ci
+    assert 'pip install torch==2.13.0 && pip install -e ".[dev]"' in readme
+
+
+def test_cli_reference_lists_every_command() -> None:
+    page = render_cli(build_parser())
+    for command in ("quickstart", "train", "distill", "bench", "report", "data stats"):
+        assert f"## `recllm {command}`" in page
+    assert "--results-dir" in page
+
+
+RESULT = {"test": {"recall@10": 0.2014846, "ndcg@10": 0.1046889}, "speedup": 12.3}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "results" / "ml").mkdir(parents=True)
+    (tmp_path / "results" / "ml" / "joint.json").write_text(json.dumps(RESULT))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        ("Joint R@10 0.201 / N@10 0.105, 12.3x (`results/ml/joint.json`).", []),
+        ("Joint R@10 0.202 (`results/ml/joint.json`).", ["0.202"]),  # a rounding slip
+        ("Joint R@10 0.2015 (`results/ml/joint.json`).", []),  # more digits, still right
+        ("Joint R@10 0.20149 (`results/ml/joint.json`).", ["0.20149"]),
+        ("R@10 20.1 % (`results/ml/joint.json`).", []),  # a percentage
+        ("Joint R@10 0.201, no file named.", ["0.201"]),
+        ("The paper's 0.187 (paper).", []),
+        ("A gap of ~0.004 (`results/ml/joint.json`).", []),  # derived, marked
+        ("R@10 0.201 (`results/ml/missing.json`).", ["results/ml/missing.json", "0.201"]),
+        ("Lead-in (`results/ml/joint.json`):\n\n- R@10 0.201\n- N@10 0.106", ["0.106"]),
+        ("| model | R@10 |\n|---|---:|\n| ours | 0.201 |", ["| ours | 0.201 |"]),
+        ("```\nrecllm train x.yaml trainer.lr=0.5555\n```", []),
+    ],
+)
+def test_figure_checker(root: Path, text: str, bad: list[str]) -> None:
+    problems = check_text(text, Path("page.md"), root)
+    assert [p.figure for p in problems] == bad
+
+
+def test_table_cells_come_from_records() -> None:
+    md = table(
+        [("a", {"x": {"y": 0.12345}, "n": 1234}), ("b", {})],
+        [Column("y", "x/y"), Column("n", "n", fmt=",d")],
+        "row",
+    )
+    assert md.splitlines() == [
+        "| row | y | n |",
+        "|---|---:|---:|",
+        "| a | 0.123 | 1,234 |",
+        "| b |  |  |",
+    ]
