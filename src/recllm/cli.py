@@ -194,20 +194,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from recllm.bundle.format import is_bundle
+    from recllm.recipes.inference import (
+        load_run,
+        recommend,
+        require_positive_k,
+        resolve_items,
+        user_history,
+    )
 
+    require_positive_k(args.k)  # before anything is loaded
+    if args.history is not None and args.user is not None:
+        raise RecLLMError("give --user ID or --history ITEM,ITEM,..., not both")
     if is_bundle(args.checkpoint):
         from recllm.cli_serve import recommend_from_bundle
 
         return recommend_from_bundle(args)
-    from recllm.recipes.inference import load_run, recommend, resolve_items, user_history
-
     run = load_run(args.checkpoint, args.data_dir, progress=False)
     weights = None  # an explicit --history counts every item fully
     user = None
-    if args.history:
+    if args.history is not None:
         history = resolve_items(run, [h for h in args.history.split(",") if h.strip()])
     elif args.user is not None:
-        user, history, weights = user_history(run, args.user)
+        hint = "; for someone not in the data, give --history ITEM,ITEM,..."
+        user, history, weights = user_history(run, args.user, hint)
     else:
         raise RecLLMError("give --user ID or --history ITEM,ITEM,...")
     max_len = getattr(run.model, "max_len", None)  # user-embedding models read no history

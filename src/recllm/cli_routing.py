@@ -79,9 +79,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         return ask_from_bundle(args)
     from recllm.recipes.ask import MINIMAL, Assistant, minimal_explanation
-    from recllm.recipes.inference import load_run
+    from recllm.recipes.inference import load_run, require_positive_k
     from recllm.routing.router import Router
 
+    require_positive_k(args.k)  # before the run is loaded
     run = load_run(args.checkpoint, args.data_dir, progress=False)
     explainer = minimal_explanation
     if args.explainer is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import types
 import typing
 from pathlib import Path
@@ -23,6 +24,20 @@ import yaml
 from recllm.errors import ConfigError
 
 T = TypeVar("T")
+MAX_SEED = 2**32 - 1  # NumPy's seeds are unsigned 32-bit
+
+
+def run_settings_problems(seed: int, num_threads: int | None = None) -> list[str]:
+    """Range problems of the settings every recipe shares: a seed NumPy accepts and a
+    positive thread count (None: torch's default)."""
+    problems = []
+    if not 0 <= seed <= MAX_SEED:
+        problems.append(f"seed must be in 0..{MAX_SEED}, got {seed}")
+    if num_threads is not None and num_threads < 1:
+        problems.append(
+            f"num_threads must be >= 1 (or null for torch's default), got {num_threads}"
+        )
+    return problems
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -30,9 +45,15 @@ def load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not a YAML text file (binary content at byte {exc.start})"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {_one_line(exc)}") from exc
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path} must hold a mapping of keys to values, found {type(data).__name__}"
@@ -57,8 +78,15 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         try:
             node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: cannot parse the value ({exc})") from exc
+            raise ConfigError(
+                f"override {item!r}: cannot parse the value ({_one_line(exc)})"
+            ) from exc
     return result
+
+
+def _one_line(exc: Exception) -> str:
+    """A multi-line parser message folded into one line."""
+    return " ".join(str(exc).split())
 
 
 def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
@@ -179,14 +207,15 @@ def _convert(value: Any, hint: Any) -> Any:
         if isinstance(value, str):
             # YAML 1.1 reads "3e-4" (no dot) as a string; accept what float() accepts.
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 return _INVALID
-        return (
-            float(value)
-            if isinstance(value, int | float) and not isinstance(value, bool)
-            else _INVALID
-        )
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            return _INVALID
+        # NaN passes every range check (all comparisons are false): no setting takes it
+        return number if math.isfinite(number) else _INVALID
     if hint is str:
         return value if isinstance(value, str) else _INVALID
     if hint is Path:
@@ -205,6 +234,8 @@ def _convert(value: Any, hint: Any) -> Any:
 
 
 def _describe(hint: Any) -> str:
+    if hint is float:
+        return "float (finite)"
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 

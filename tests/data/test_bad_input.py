@@ -579,3 +579,27 @@ def test_interactions_with_unknown_items_are_kept(
     assert "1 item(s) have interactions but no metadata (e.g. '77')" in caplog.text
     assert ds.n_interactions == 2
     assert ds.info["items_without_metadata"] == 1
+
+
+def test_an_unreadable_data_file_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No read permission (simulated: these tests may run as root, who reads anything)."""
+    (tmp_path / "events.csv").write_text("user_id,item_id\n1,2\n")
+    real_open = open
+
+    def denied(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file).endswith("events.csv"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(DataFormatError, match=r"events\.csv: cannot be read \(Permission denied\)"):
+        registry.load_dataset(tmp_path / "events.csv", cache_dir=tmp_path / "cache")
+
+
+def test_a_timestamp_beyond_any_date_is_a_clear_error(tmp_path: Path) -> None:
+    """Found by the fuzz test: 1e300 seconds overflowed the integer column with a traceback."""
+    write(tmp_path / "events.csv", "user_id,item_id,timestamp\n1,2,5\n1,3,1e300\n")
+    with pytest.raises(DataFormatError, match=r"timestamp 1e\+300 in interaction row 1 is out"):
+        registry.load_dataset(tmp_path / "events.csv", cache_dir=tmp_path / "cache")

@@ -17,7 +17,7 @@ from recllm.data.preprocess import (
     preprocess,
 )
 from recllm.data.schema import build_dataset
-from recllm.errors import ConfigError
+from recllm.errors import ConfigError, DataFormatError
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:
@@ -113,3 +113,30 @@ def test_bad_configs() -> None:
         behaviour_weights(data, "rating")
     with pytest.raises(ConfigError, match="no column 'dwell'"):
         behaviour_weights(data, "column:dwell")
+
+
+@pytest.mark.parametrize(
+    ("ratings", "scale", "source", "bad"),
+    [
+        ((-1.0, 5.0), (-1.0, 5.0), "rating", "-1"),  # a negative weight
+        ((0.0, 5.0), (0.0, 5.0), "auto", "0"),  # a zero weight
+        ((3.0, 7.0), (1.0, 5.0), "rating", "7"),  # above the scale: more than fully
+        ((float("inf"), 5.0), (1.0, 5.0), "rating", "inf"),
+        ((0.0, 5.0), None, "column:rating", "0"),
+    ],
+)
+def test_ratings_that_give_weights_outside_0_1_are_refused(
+    ratings: tuple[float, float], scale, source: str, bad: str
+) -> None:
+    rows = [("a", "x", 1, ratings[0]), ("a", "y", 2, ratings[1])]
+    data = build_dataset("d", frame(rows), rating_scale=scale)
+    with pytest.raises(DataFormatError, match=rf"1 interaction\(s\) have a .* \(e\.g\. {bad}\)"):
+        behaviour_weights(data, source)
+
+
+def test_a_dataset_left_empty_by_k_core_says_what_it_had() -> None:
+    data = build_dataset("d", frame([("a", "x", 1, 4.0), ("b", "x", 2, 3.0), ("b", "y", 3, 5.0)]))
+    with pytest.raises(
+        DataFormatError, match=r"nothing left after the k-core filter .* it had 2 users and 2 items"
+    ):
+        preprocess(data, PreprocessConfig(5, 5))

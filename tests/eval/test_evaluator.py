@@ -11,7 +11,7 @@ from recllm.data.preprocess import PreprocessConfig, preprocess
 from recllm.data.schema import build_dataset
 from recllm.data.sequences import UserSequences
 from recllm.data.splits import Split, SplitConfig, split
-from recllm.errors import ConfigError
+from recllm.errors import ConfigError, RecLLMError
 from recllm.eval.evaluator import EvalConfig, evaluate
 from recllm.models.popularity import Popularity
 
@@ -139,3 +139,14 @@ def test_bad_config_lists_every_problem() -> None:
         EvalConfig(ks=(0,), batch_size=0, sampled="weird")  # type: ignore[arg-type]
     text = str(info.value)
     assert "ks" in text and "batch_size" in text and "sampled" in text
+
+
+def test_a_stage_without_users_is_refused_not_reported_as_zeros() -> None:
+    """Users with 2 interactions stay in training only (leave-one-out needs 3): there is
+    nobody to evaluate, and a table of 0.0000 would read as a result."""
+    short = make_split(n_users=5, length=2)
+    assert short.test.empty
+    with pytest.raises(RecLLMError, match="nothing to evaluate: the test split of toy has no user"):
+        evaluate(Oracle(short), short, "test", progress=False)
+    with pytest.raises(RecLLMError, match="the valid split"):
+        evaluate(Oracle(short), short, "valid", progress=False)

@@ -21,3 +21,18 @@ def test_generated_queries_are_balanced_reproducible_and_varied() -> None:
     assert all(t.strip() for t in texts)
     titles = ("toy story", "usual suspects", "seche vite", "bio oil", "star wars")
     assert sum(any(t in q.lower() for t in titles) for q in texts) > 50
+
+
+def test_requests_without_a_verb_are_taught_as_requests() -> None:
+    """The classifier learns that naming what one wants ("a thriller for tonight") asks
+    for it, and reads dashed year ranges ("1990-1995") among the years."""
+    from recllm.routing.generate import OCCASIONS
+
+    queries = generate([movie_catalog()], per_intent=400, seed=0)
+    verbless = [
+        q
+        for q in queries
+        if any(o in q.text.lower() for o in OCCASIONS) and "recommend" not in q.text.lower()
+    ]
+    assert len(verbless) > 20 and {q.intent for q in verbless} == {Intent.RECOMMEND}
+    assert any("-" in q.text or "–" in q.text for q in verbless + queries)

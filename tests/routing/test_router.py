@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import movie_catalog, save_tiny_bert, write_toy_movielens
+import torch
+from helpers import movie_catalog, product_catalog, save_tiny_bert, write_toy_movielens
 
 from recllm.cli import main
 from recllm.errors import RecLLMError
 from recllm.recipes.router import RouterTrainConfig, train_router
 from recllm.routing.classifier import ClassifierConfig, IntentClassifier
-from recllm.routing.router import MAX_CHARS, Router
-from recllm.routing.schema import Intent
+from recllm.routing.router import MAX_CHARS, REQUEST_NOTE, Router, reads_as_request
+from recllm.routing.schema import INTENTS, Intent
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,58 @@ def test_train_router_then_route_from_the_command_line(
     assert "needs a string 'text' field" in capsys.readouterr().err
     assert main(["route", "--router", str(tmp_path)]) == 2
     assert "not a trained router" in capsys.readouterr().err
+
+
+class _AlwaysOutOfScope:
+    """A classifier that puts every query out of scope (what the served student did with
+    verbless requests), so the router's own reading of requests is what is tested."""
+
+    config = ClassifierConfig(max_length=64)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def predict(self, texts: list[str]) -> torch.Tensor:
+        probs = torch.full((len(texts), len(INTENTS)), 0.1)
+        probs[:, INTENTS.index(Intent.OUT_OF_SCOPE.value)] = 0.7
+        return probs
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kids movie for saturday afternoon",
+        "horror movies from the 80s",
+        "a thriller for tonight",
+        "I'm in the mood for a good horror movie tonight",
+    ],
+)
+def test_a_query_that_names_what_it_wants_is_a_request(text: str) -> None:
+    router = Router(_AlwaysOutOfScope(), movie_catalog())  # type: ignore[arg-type]
+    route = router.route(text)
+    assert route.intent is Intent.RECOMMEND and route.notes == (REQUEST_NOTE,)
+    assert route.confidence == pytest.approx(0.1)  # the classifier's own, not made up
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "who directed Toy Story?",
+        "is this product vegan?",
+        "how long is that movie",
+        "play some music",
+        "add the movie to my cart",
+        "what's the weather like",
+        "explain this recommendation",
+        "I want two comedies with an explanation for each",
+    ],
+)
+def test_questions_and_other_tasks_stay_out_of_scope(text: str) -> None:
+    router = Router(_AlwaysOutOfScope(), movie_catalog())  # type: ignore[arg-type]
+    assert router.route(text).intent is Intent.OUT_OF_SCOPE
+
+
+def test_genres_count_only_with_a_catalogue_that_has_them() -> None:
+    assert reads_as_request("moisturizers for dry skin", product_catalog())
+    assert not reads_as_request("moisturizers for dry skin", None)
+    assert reads_as_request("comedy film for the weekend", None)  # "film" names an item

@@ -62,6 +62,31 @@ def test_movie_slots(text: str, slots: dict[str, Any]) -> None:
         assert got.k == slots["k"]
 
 
+@pytest.mark.parametrize(
+    ("text", "years", "k"),
+    [
+        ("comedies 1990-1995", (1990, 1995), None),
+        ("comedies 1990–1995", (1990, 1995), None),  # en dash
+        ("comedies 1990 — 1995", (1990, 1995), None),  # em dash with spaces
+        ("films 1990-95", (1990, 1995), None),  # not k = 95
+        ("from 1990 to 1995", (1990, 1995), None),
+        ("between 1990 and 1995", (1990, 1995), None),
+        ("90s thrillers", (1990, 1999), None),
+        ("the 1980s", (1980, 1989), None),
+        ("films of the nineties", (1990, 1999), None),
+        ("80s-90s comedies", (1980, 1999), None),
+        ("from the 90s to the 2000s", (1990, 2009), None),
+        ("recommend 3 films 1995-1990", (1990, 1995), 3),
+        ("top 10-12 films", (None, None), 10),  # a count range, not years
+    ],
+)
+def test_ways_people_write_year_ranges_and_decades(
+    text: str, years: tuple[int | None, int | None], k: int | None
+) -> None:
+    got = extract_slots(text, MOVIES)
+    assert (got.year_from, got.year_to, got.k) == (*years, k)
+
+
 def test_an_unknown_title_is_reported_not_guessed() -> None:
     got = extract_slots("something like Inception", MOVIES)
     assert got.item is not None and got.item.status is MentionStatus.NOT_FOUND

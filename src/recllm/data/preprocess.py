@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recllm.data.schema import Dataset
-from recllm.errors import ConfigError
+from recllm.errors import ConfigError, DataFormatError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,16 @@ def preprocess(dataset: Dataset, config: PreprocessConfig | None = None) -> Data
         frame = drop_untimed_users(frame, dataset.name)
     if config.deduplicate:
         frame = deduplicate(frame, dataset.name)
+    before = frame
     frame = k_core(frame, config.min_user_interactions, config.min_item_interactions, dataset.name)
+    if not len(frame):
+        raise DataFormatError(
+            dataset.name,
+            f"nothing left after the k-core filter (users >= {config.min_user_interactions}, "
+            f"items >= {config.min_item_interactions} interactions): it had "
+            f"{before['user'].nunique()} users and {before['item'].nunique()} items; lower "
+            "data.preprocess.min_user_interactions / min_item_interactions",
+        )
     out = compact(dataset.with_interactions(frame))
     out.interactions = chronological(out.interactions)
     out.interactions["weight"] = behaviour_weights(out, config.weight)
@@ -194,14 +203,32 @@ def behaviour_weights(dataset: Dataset, source: str = "auto") -> np.ndarray:
                 dataset.name,
                 int(unknown.sum()),
             )
-        return np.where(unknown, 1.0, ratings / dataset.rating_scale[1]).astype(np.float32)
+        weights = np.where(unknown, 1.0, ratings / dataset.rating_scale[1]).astype(np.float32)
+        return _in_range(weights, ratings, f"rating (scale {dataset.rating_scale})", dataset.name)
     column = source.removeprefix("column:")
     if column not in frame.columns:
         raise ConfigError(
             f"weight={source!r}: no column {column!r}; interactions have {list(frame.columns)}"
         )
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float32)
-    if np.isnan(values).any() or (values < 0).any():
-        raise ConfigError(f"weight column {column!r} must be non-negative numbers")
+    if np.isnan(values).any():
+        raise DataFormatError(dataset.name, f"weight column {column!r} must hold only numbers")
     top = float(values.max()) if len(values) else 1.0
-    return values / (top if top > 0 else 1.0)
+    return _in_range(
+        values / top if top > 0 else values, values, f"column {column!r}", dataset.name
+    )
+
+
+def _in_range(weights: np.ndarray, values: np.ndarray, what: str, name: str) -> np.ndarray:
+    """``weights`` if all lie in (0, 1], the documented range (a negative rating must not
+    weigh negatively, nor one above the scale count more than fully); else a data error
+    naming a value it came from."""
+    bad = ~np.isfinite(weights) | (weights <= 0) | (weights > 1)
+    if bad.any():
+        raise DataFormatError(
+            name,
+            f"{int(bad.sum())} interaction(s) have a {what} outside the range that gives a "
+            f"behaviour weight in (0, 1] (e.g. {values[bad][0]:g}); fix the data or set "
+            "data.preprocess.weight to 'implicit'",
+        )
+    return weights

@@ -17,7 +17,7 @@ from recllm import paths
 from recllm.data.cache import load_cached
 from recllm.data.loaders import amazon, movielens, recbole, tabular
 from recllm.data.schema import Dataset
-from recllm.errors import DatasetNotFoundError
+from recllm.errors import DataFormatError, DatasetNotFoundError, RecLLMError
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,22 @@ def load_dataset(
         source: a known name (see :data:`KNOWN`) or a folder/file path.
         columns: column mapping for plain CSV/Parquet files (ignored otherwise).
     """
+    try:
+        return _load(source, data_dir, cache_dir, use_cache, columns)
+    except RecLLMError:
+        raise
+    except OSError as exc:  # no permission, a folder where a file should be, I/O errors
+        where = exc.filename or source
+        raise DataFormatError(where, f"cannot be read ({exc.strerror or exc})") from exc
+
+
+def _load(
+    source: str | Path,
+    data_dir: Path | None,
+    cache_dir: Path | None,
+    use_cache: bool,
+    columns: tabular.ColumnMap | None,
+) -> Dataset:
     name, path = resolve(source, data_dir)
     if path.is_file():
         if path.suffix == ".inter" or _belongs_to_layout(path):

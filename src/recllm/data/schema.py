@@ -225,6 +225,12 @@ def _as_timestamps(frame: pd.DataFrame, name: str) -> pd.Series:
         )
     if np.isinf(values).any():
         raise DataFormatError(name, "timestamps include infinite values")
+    out_of_range = np.abs(values) >= 2.0**62  # seconds; int64 holds them, with room
+    if out_of_range.any():
+        row = int(np.flatnonzero(out_of_range)[0])
+        raise DataFormatError(
+            name, f"timestamp {values[row]:g} in interaction row {row} is out of range (seconds)"
+        )
     return pd.Series(pd.array(np.floor(values), dtype="Int64"))
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from recllm.config import run_settings_problems
 from recllm.data.preprocess import chronological
 from recllm.data.schema import Dataset
 from recllm.data.sequences import UserSequences
@@ -62,6 +63,7 @@ class SplitConfig:
                 problems.append(f"{name} must be in (0, 1), got {value}")
         if self.valid_share + self.test_share >= 1.0:
             problems.append("valid_share + test_share must be < 1")
+        problems += run_settings_problems(self.seed)
         ConfigError.collect("split", problems)
 
 

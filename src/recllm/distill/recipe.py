@@ -90,13 +90,17 @@ class DistillRecipe(TrainRecipe):
 
     def setup(self) -> None:
         super().setup()
-        assert isinstance(self.train_data, NextItemDataset)
-        if self.distill_config.distill.uses_teacher:
-            self.teacher = self._teacher_for(self.train_data, "train")
-        if self.rank == 0:
-            (self.output_dir / "distill_config.json").write_text(
-                json.dumps(to_dict(self.distill_config), indent=2)
-            )
+        try:
+            assert isinstance(self.train_data, NextItemDataset)
+            if self.distill_config.distill.uses_teacher:
+                self.teacher = self._teacher_for(self.train_data, "train")
+            if self.rank == 0:
+                (self.output_dir / "distill_config.json").write_text(
+                    json.dumps(to_dict(self.distill_config), indent=2)
+                )
+        except BaseException:
+            self.cleanup(failed=True)  # no partial run folder, lock released
+            raise
 
     def _spec(self) -> TeacherSpec:
         d = self.distill_config.distill

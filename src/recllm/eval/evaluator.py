@@ -19,7 +19,7 @@ import torch
 
 from recllm.data.sequences import UserSequences
 from recllm.data.splits import Split, Stage
-from recllm.errors import ConfigError
+from recllm.errors import ConfigError, RecLLMError
 from recllm.eval.metrics import METRIC_NAMES, ranking_metrics, target_ranks
 from recllm.progress import progress_bar
 
@@ -123,7 +123,8 @@ def evaluate(
 ) -> EvalResult:
     """Rank the whole catalogue for every user with ``stage`` targets and average metrics.
 
-    Users without targets are skipped (they are not counted). With a cold-start split
+    Users without targets are skipped (they are not counted); a stage without any is an
+    error, not a table of zeros. With a cold-start split
     (targets have a ``cold`` column) metrics are also reported for cold and warm targets
     apart under ``groups``.
     """
@@ -133,6 +134,7 @@ def evaluate(
     targets = UserSequences.from_frame(target_frame, split.n_users)
     cold_flags = target_frame["cold"].to_numpy() if "cold" in target_frame.columns else None
     users = targets.users_with_items()
+    require_targets(split, stage, len(users))
     popularity = np.bincount(split.train["item"].to_numpy(), minlength=split.n_items)
     sums = {"all": _Sums(config.ks)}
     if cold_flags is not None:
@@ -195,6 +197,19 @@ def evaluate(
         },
         sampled=sampled,
     )
+
+
+def require_targets(split: Split, stage: Stage, n_users: int | None = None) -> None:
+    """Refuse a stage without any user to evaluate: a table of zeros would read as a
+    result. ``n_users``: users with targets, when already counted."""
+    if n_users is None:
+        n_users = split.targets(stage)["user"].nunique()
+    if not n_users:
+        raise RecLLMError(
+            f"nothing to evaluate: the {stage} split of {split.dataset.name} has no user with "
+            f"a {stage} target (protocol {split.protocol}, {split.n_users} users); use more "
+            "data, a lower k-core or another split protocol"
+        )
 
 
 def _checked_scores(scores: torch.Tensor | np.ndarray, batch: int, n_items: int) -> torch.Tensor:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recllm.config import run_settings_problems
 from recllm.data.batching import NextItemBatch
 from recllm.data.schema import Dataset
 from recllm.data.splits import Split
@@ -61,6 +62,7 @@ class GenerationConfig:
             problems.append(f"weight must be >= 0, got {self.weight}")
         if self.phrasings < 1:
             problems.append(f"phrasings must be >= 1, got {self.phrasings}")
+        problems += run_settings_problems(self.seed)
         ConfigError.collect("generation", problems)
 
 

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from recllm.recipes.inference import LoadedRun, score_items, top_k, user_history
+from recllm.recipes.inference import (
+    LoadedRun,
+    require_positive_k,
+    score_items,
+    top_k,
+    user_history,
+)
 from recllm.routing.catalog import Catalog
 from recllm.routing.constraints import apply_constraints, satisfies
 from recllm.routing.router import Router
@@ -94,6 +100,7 @@ class Assistant:
         mode: str = "filter",
         explainer: Explainer = minimal_explanation,
     ) -> None:
+        require_positive_k(default_k)
         self.run = run
         self.catalog = router.catalog or Catalog.from_dataset(run.dataset)
         self.router = Router(router.classifier, self.catalog)

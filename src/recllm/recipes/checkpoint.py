@@ -9,6 +9,7 @@ that it ends with bit-identical weights to an uninterrupted one.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from recllm.errors import RecLLMError
-from recllm.fsutil import atomic_folder
+from recllm.fsutil import atomic_folder, damaged_file_errors
+
+log = logging.getLogger(__name__)
 
 STATE_NAME = "trainer_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
@@ -73,11 +76,11 @@ def load_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
 ) -> dict[str, Any]:
-    """Restore everything :func:`save_checkpoint` wrote; returns the loop state."""
-    for name in (STATE_NAME, OPTIMIZER_NAME, RNG_NAME, TRAINABLE_NAME):
-        if not (folder / name).is_file():
-            raise RecLLMError(f"{folder} is not a complete checkpoint: {name} is missing")
-    weights = load_file(str(folder / TRAINABLE_NAME))
+    """Restore everything :func:`save_checkpoint` wrote; returns the loop state.
+
+    Every file is read and checked before anything is restored, so a damaged checkpoint
+    raises :class:`RecLLMError` and leaves model and optimiser as they were."""
+    weights, payload, tensors, rng = _read(folder)
     params = dict(model.named_parameters())
     unknown = sorted(set(weights) - set(params))
     missing = sorted(n for n, p in params.items() if p.requires_grad and n not in weights)
@@ -86,35 +89,107 @@ def load_checkpoint(
             f"checkpoint {folder} does not match this model (unknown: {unknown[:5]}, missing: {missing[:5]}); "
             "was it made with another config?"
         )
+    for name, value in weights.items():
+        if params[name].shape != value.shape:
+            raise RecLLMError(
+                f"checkpoint {folder}: {name} has shape {tuple(value.shape)}, model has {tuple(params[name].shape)}"
+            )
     with torch.no_grad():
         for name, value in weights.items():
-            if params[name].shape != value.shape:
-                raise RecLLMError(
-                    f"checkpoint {folder}: {name} has shape {tuple(value.shape)}, model has {tuple(params[name].shape)}"
-                )
             params[name].copy_(value)
-    payload = json.loads((folder / STATE_NAME).read_text())
-    tensors = load_file(str(folder / OPTIMIZER_NAME))
     state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        _, index, name = key.split(".", 2)
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": payload["param_groups"]})
-    scheduler.load_state_dict(
-        {**payload["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
-    )
-    rng = load_file(str(folder / RNG_NAME))
+    try:
+        for key, value in tensors.items():
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": payload["param_groups"]})
+        scheduler.load_state_dict(
+            {**payload["scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)}
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecLLMError(
+            f"checkpoint {folder}: the optimiser state does not fit this model ({exc})"
+        ) from exc
     torch.set_rng_state(rng["torch"])
     generator.set_state(rng["generator"])
     return dict(payload["loop"])
 
 
+def _read(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict, dict]:
+    """(weights, JSON state, optimiser tensors, RNG states) of a checkpoint; a missing,
+    truncated or unparsable file is a :class:`RecLLMError` naming it."""
+    for name in (STATE_NAME, OPTIMIZER_NAME, RNG_NAME, TRAINABLE_NAME):
+        if not (folder / name).is_file():
+            raise RecLLMError(f"{folder} is not a complete checkpoint: {name} is missing")
+    with damaged_file_errors(folder):
+        payload = json.loads((folder / STATE_NAME).read_text())
+        if not isinstance(payload, dict) or not {"loop", "param_groups", "scheduler"} <= set(
+            payload
+        ):
+            raise RecLLMError(f"{folder / STATE_NAME} is not a trainer state")
+        tensors = load_file(str(folder / OPTIMIZER_NAME))
+        if any(len(key.split(".", 2)) != 3 for key in tensors):
+            raise RecLLMError(f"{folder / OPTIMIZER_NAME} holds no optimiser state")
+        rng = load_file(str(folder / RNG_NAME))
+        if set(rng) != {"torch", "generator"}:
+            raise RecLLMError(f"{folder / RNG_NAME} holds no RNG states")
+        return load_file(str(folder / TRAINABLE_NAME)), payload, tensors, rng
+
+
+def load_latest_intact(
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Restore the newest checkpoint that loads, saying which damaged ones were passed
+    over (a crash or a full disk may leave the newest truncated); None when there is none."""
+    folders = _checkpoints(run_dir)
+    damaged: list[str] = []
+    for folder in reversed(folders):
+        try:
+            state = load_checkpoint(folder, model, optimizer, scheduler, generator)
+        except RecLLMError as exc:
+            log.warning("checkpoint %s cannot be used: %s", folder.name, exc)
+            damaged.append(folder.name)
+            continue
+        if damaged:
+            log.warning(
+                "resuming from %s instead (passed over %s)", folder.name, ", ".join(damaged)
+            )
+        return folder, state
+    if damaged:
+        raise RecLLMError(
+            f"no checkpoint in {run_dir} can be loaded ({', '.join(damaged)} are damaged or "
+            "were made with another config); start again with --overwrite"
+        )
+    return None
+
+
 def _checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoint folders of a run, oldest epoch first."""
+    """Checkpoint folders of a run (complete or not: loading says), oldest epoch first."""
     return sorted(
-        (p for p in (run_dir / "checkpoints").glob("epoch-*") if (p / STATE_NAME).is_file()),
+        (
+            p
+            for p in (run_dir / "checkpoints").glob("epoch-*")
+            if p.is_dir() and p.name.split("-")[1].isdigit()
+        ),
         key=lambda p: int(p.name.split("-")[1]),
     )
+
+
+def last_loop_state(run_dir: Path) -> dict[str, Any] | None:
+    """The loop state (epochs done, stopped...) of the newest checkpoint whose state file
+    reads, without loading any tensor; None when there is none."""
+    for folder in reversed(_checkpoints(run_dir)):
+        try:
+            loop = json.loads((folder / STATE_NAME).read_text())["loop"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(loop, dict):
+            return loop
+    return None
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

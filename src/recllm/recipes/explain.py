@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recllm.config import run_settings_problems
 from recllm.errors import ConfigError, RecLLMError
 from recllm.explain.conditioning import targets
 from recllm.explain.data import Example, training_examples
@@ -72,8 +74,9 @@ class ExplainerTrainConfig:
         for name in ("per_user", "phrasings", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            problems.append(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            problems.append(f"lr must be a finite number > 0, got {self.lr}")
+        problems += run_settings_problems(self.seed, self.num_threads)
         if self.targets not in TARGETS:
             problems.append(f"targets must be one of {TARGETS}, got {self.targets!r}")
         ConfigError.collect("explainer training", problems)

@@ -10,6 +10,7 @@ recording the data, the held-out accuracy of both and the provenance.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from recllm.config import run_settings_problems
 from recllm.errors import ConfigError
 from recllm.progress import progress_bar
 from recllm.routing.catalog import Catalog
@@ -64,6 +66,11 @@ class RouterTrainConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature <= 0 or not 0.0 <= self.distill_weight <= 1.0:
             problems.append("temperature must be > 0 and distill_weight in [0, 1]")
+        if not (0 < self.lr < math.inf and 0 < self.student_lr < math.inf):
+            problems.append(
+                f"lr and student_lr must be finite and > 0, got {self.lr}, {self.student_lr}"
+            )
+        problems += run_settings_problems(self.seed, self.num_threads)
         ConfigError.collect("router training", problems)
 
 

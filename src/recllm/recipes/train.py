@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,15 +26,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from recllm.config import to_dict
+from recllm.config import run_settings_problems, to_dict
 from recllm.data.batching import WINDOW_MODES, BucketBatchSampler
+from recllm.data.identity import catalogue_identity, check_identity, write_identity
 from recllm.data.preprocess import PreprocessConfig, preprocess
 from recllm.data.registry import load_dataset
 from recllm.data.splits import Split, SplitConfig, split
 from recllm.data.text import item_texts
-from recllm.errors import ConfigError
-from recllm.eval.evaluator import EvalConfig, EvalResult, evaluate
+from recllm.errors import ConfigError, RecLLMError
+from recllm.eval.evaluator import EvalConfig, EvalResult, evaluate, require_targets
 from recllm.explain.joint import EXPLAINER_DIR, GenerationConfig, GenerationTask
+from recllm.fsutil import atomic_folder, damaged_file_errors, write_errors
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
 from recllm.models.item_encoder import ItemEncodings, encode_items
@@ -44,13 +45,8 @@ from recllm.models.losses import LossWeights, total_loss
 from recllm.models.recllm import RecLLMModel, catalogue_hash
 from recllm.models.sasrec import SASRecConfig
 from recllm.progress import progress_bar
-from recllm.recipes.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    save_checkpoint,
-)
-from recllm.recipes.model_names import MODEL_NAMES
+from recllm.recipes.checkpoint import load_latest_intact, prune_checkpoints, save_checkpoint
+from recllm.recipes.model_names import CF_MODELS, MODEL_NAMES
 from recllm.recipes.models import (
     TrainableModel,
     batch_loss,
@@ -62,6 +58,7 @@ from recllm.recipes.models import (
     sequence_output,
     training_data,
 )
+from recllm.recipes.run_folder import RunFolder, has_run
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +167,17 @@ class TrainerConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            problems.append(f"lr must be > 0, got {self.lr}")
-        if self.backbone_lr is not None and self.backbone_lr <= 0:
+        # "not (x > 0)" rather than "x <= 0": NaN fails every comparison
+        if not 0 < self.lr < math.inf:
+            problems.append(f"lr must be a finite number > 0, got {self.lr}")
+        if self.backbone_lr is not None and not 0 < self.backbone_lr < math.inf:
             problems.append(f"backbone_lr must be > 0 (or null for lr), got {self.backbone_lr}")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            problems.append("grad_clip and weight_decay must be >= 0")
+        for name in ("grad_clip", "weight_decay"):
+            if not 0 <= getattr(self, name) < math.inf:
+                problems.append(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        problems += run_settings_problems(self.seed, self.num_threads)
         ConfigError.collect("trainer", problems)
 
 
@@ -331,13 +331,31 @@ class TrainRecipe:
         self.world_size = world_size
         self.output_dir = Path(config.output_dir)
         self.writer: Any = None
+        self.folder: RunFolder | None = None
 
     # -- setup -----------------------------------------------------------------
     def setup(self) -> None:
+        """Check and lock the output folder (before anything is loaded), then build data,
+        model, optimiser and loop state, restoring a checkpoint when resuming. A setup that
+        fails leaves no partial run folder and releases the lock."""
         from recllm.provenance import provenance
 
         # Taken now, not when results are written: the code that runs is the code at start.
         self.provenance = provenance()
+        self.folder = (
+            RunFolder(self.output_dir, resume=self.resume, overwrite=self.overwrite)
+            if self.rank == 0
+            else None
+        )
+        if self.folder is not None:
+            self.folder.open()
+        try:
+            self._setup()
+        except BaseException:
+            self.cleanup(failed=True)
+            raise
+
+    def _setup(self) -> None:
         cfg = self.config
         t = cfg.trainer
         if t.num_threads:
@@ -345,6 +363,8 @@ class TrainRecipe:
         self._seed(t.seed)
         self.pipeline = build_pipeline(cfg, progress=t.progress)
         self.split: Split = self.pipeline.split
+        for stage in ("valid", "test"):
+            require_targets(self.split, stage)  # not after an epoch spent training
         torch.manual_seed(t.seed)  # model init independent of what loading consumed
         self.model = self._build_model()
         self.generation: GenerationTask | None = None
@@ -385,51 +405,44 @@ class TrainRecipe:
             "stopped": False,
             "history": [],
         }
-        self._check_output_dir()
-        if self.resume:
-            checkpoint = latest_checkpoint(self.output_dir)
-            if checkpoint is None:
+        identity = catalogue_identity(self.split.dataset)
+        if self.resume and has_run(self.output_dir):
+            self._check_resume_config()
+            check_identity(self.output_dir, identity, users_matter=cfg.model in CF_MODELS)
+            restored = load_latest_intact(
+                self.output_dir, self.model, self.optimizer, self.scheduler, self.generator
+            )
+            if restored is None:
                 log.warning("resume: no checkpoint in %s, starting from scratch", self.output_dir)
             else:
-                self.state = load_checkpoint(
-                    checkpoint, self.model, self.optimizer, self.scheduler, self.generator
-                )
-                log.info("resumed from %s (epoch %d done)", checkpoint, self.state["epoch"])
+                self.state = restored[1]
+                log.info("resumed from %s (epoch %d done)", restored[0], self.state["epoch"])
         if self.rank == 0:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+            with write_errors(f"the run's config to {self.output_dir}"):
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                (self.output_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+                write_identity(self.output_dir, identity)
             if t.tensorboard:
                 self.writer = _tensorboard_writer(self.output_dir / "tensorboard")
 
-    def _check_output_dir(self) -> None:
-        """Refuse to mix runs: a fresh run needs an empty output_dir (or ``overwrite``),
-        and a resumed one the same config it was started with."""
+    def _check_resume_config(self) -> None:
+        """A resumed run needs the config it was started with."""
         saved = self.output_dir / "config.json"
-        has_run = saved.is_file() or (self.output_dir / "checkpoints").is_dir()
-        if not has_run:
+        if not saved.is_file():
             return
-        if self.resume:
-            if saved.is_file():
-                before = _flatten(json.loads(saved.read_text()))
-                now = _flatten(to_dict(self.config))
-                changed = sorted(
-                    k
-                    for k in before.keys() | now.keys()
-                    if before.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES
-                )
-                if changed:
-                    raise ConfigError(
-                        f"resume: the config differs from the one {self.output_dir} was started with "
-                        f"({', '.join(changed[:8])}); pass the same config and overrides, or a new output_dir"
-                    )
-            return
-        if not self.overwrite:
+        with damaged_file_errors(saved):
+            before = _flatten(json.loads(saved.read_text()))
+        now = _flatten(to_dict(self.config))
+        changed = sorted(
+            k
+            for k in before.keys() | now.keys()
+            if before.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES
+        )
+        if changed:
             raise ConfigError(
-                f"{self.output_dir} already holds a run; use --resume to continue it, --overwrite to "
-                "replace it, or another output_dir"
+                f"resume: the config differs from the one {self.output_dir} was started with "
+                f"({', '.join(changed[:8])}); pass the same config and overrides, or a new output_dir"
             )
-        for name in ("checkpoints", "best"):
-            shutil.rmtree(self.output_dir / name, ignore_errors=True)
 
     def _build_model(self) -> TrainableModel:
         """The freshly initialised model this run trains (a hook for distillation)."""
@@ -455,6 +468,13 @@ class TrainRecipe:
     def train(self, until_epoch: int | None = None) -> dict[str, Any]:
         """Train to ``trainer.epochs`` (or stop after ``until_epoch``, as an
         interruption would; ``resume`` then continues exactly)."""
+        try:
+            return self._train(until_epoch)
+        except BaseException:
+            self.cleanup(failed=True)
+            raise
+
+    def _train(self, until_epoch: int | None) -> dict[str, Any]:
         t = self.config.trainer
         last = min(t.epochs, until_epoch) if until_epoch is not None else t.epochs
         while self.state["epoch"] < last and not self.state["stopped"]:
@@ -477,7 +497,7 @@ class TrainRecipe:
                         {"best_ndcg@10": ndcg, "best_epoch": epoch + 1, "bad_evals": 0}
                     )
                     if self.rank == 0:
-                        self.model.save_pretrained(self.output_dir / "best")
+                        self._save_best(epoch + 1)
                         if self.generation is not None:
                             self.generation.save(
                                 self.output_dir / EXPLAINER_DIR,
@@ -493,14 +513,16 @@ class TrainRecipe:
             self.state["history"].append(record)
             self.state["epoch"] = epoch + 1
             if self.rank == 0:
-                save_checkpoint(
-                    self.output_dir / "checkpoints" / f"epoch-{epoch + 1}",
-                    self.model,
-                    self.optimizer,
-                    self.scheduler,
-                    self.generator,
-                    self.state,
-                )
+                kept = f"; the checkpoint of epoch {epoch} is intact" if epoch else ""
+                with write_errors(f"the checkpoint of epoch {epoch + 1}", kept):
+                    save_checkpoint(
+                        self.output_dir / "checkpoints" / f"epoch-{epoch + 1}",
+                        self.model,
+                        self.optimizer,
+                        self.scheduler,
+                        self.generator,
+                        self.state,
+                    )
                 prune_checkpoints(self.output_dir, t.keep_checkpoints)
             if self.state["stopped"]:
                 log.info(
@@ -516,6 +538,18 @@ class TrainRecipe:
                 self.state["best_epoch"],
             )
         return self.state
+
+    def _save_best(self, epoch: int) -> None:
+        """The best weights so far, written whole or not at all; the first time, an
+        earlier run this one replaces (``--overwrite``) can go."""
+        best = self.output_dir / "best"
+        with (
+            write_errors(f"the best weights (epoch {epoch}) to {best}"),
+            atomic_folder(best) as tmp,
+        ):
+            self.model.save_pretrained(tmp)
+        if self.folder is not None:
+            self.folder.commit()
 
     def _train_epoch(self, epoch: int) -> float:
         t = self.config.trainer
@@ -534,6 +568,12 @@ class TrainRecipe:
             )
             self.scheduler.step()
             self.state["step"] += 1
+            if not math.isfinite(value):  # stop now, not after an epoch of NaN weights
+                raise RecLLMError(
+                    f"the training loss became {value} at epoch {epoch + 1}, step "
+                    f"{self.state['step']} (batch {batches + 1} of the epoch); nothing of this "
+                    "epoch was saved; lower trainer.lr or set trainer.grad_clip"
+                )
             total += value
             batches += 1
             bar.set_postfix(loss=f"{value:.4f}")
@@ -599,9 +639,16 @@ class TrainRecipe:
                 self.writer.add_scalar(key, value, step)
 
     # -- cleanup ---------------------------------------------------------------
-    def cleanup(self) -> None:
+    def cleanup(self, failed: bool = False) -> None:
+        """Close the TensorBoard writer and release the run folder; after a failure,
+        first remove a run folder that holds nothing resumable."""
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
+        if self.folder is not None:
+            if failed:
+                self.folder.abort()
+            self.folder.close()
 
 
 def _epoch_line(record: dict[str, Any], epochs: int, state: dict[str, Any]) -> str:

@@ -54,6 +54,16 @@ RECOMMEND = [
     "i'm bored, suggest something",
     "help me choose a {noun}",
     "my next {noun}?",
+    # requests without a verb: naming what one wants is asking for it
+    "{genre} {noun} for {occasion}",
+    "a {genre} {noun} for {occasion}",
+    "{audience} {noun}s for {occasion}",
+    "{audience} {genre} {noun}",
+    "something {genre} for {occasion}",
+    "{genre} {noun}s {years}, nothing too long",
+    "in the mood for a {genre} {noun}",
+    "i'm in the mood for {genre} {noun}s {occasion}",
+    "looking for a {noun} for {occasion}",
 ]
 EXPLAIN = [
     "why did you recommend {title}",
@@ -185,6 +195,18 @@ VERBS = ("recommend", "suggest", "find", "show", "give", "pick", "list", "tell",
 POLITE_SUFFIX = ["", "", "", " please", " thanks", " thank you", "?", "!", " :)", " asap"]
 CITIES = ["paris", "tokyo", "new york", "berlin", "madrid", "london", "sydney", "rome"]
 COUNTRIES = ["france", "peru", "canada", "kenya", "japan", "norway"]
+OCCASIONS = [
+    "tonight",
+    "the weekend",
+    "a rainy sunday",
+    "a long flight",
+    "date night",
+    "a road trip",
+    "a lazy evening",
+    "friday night",
+    "the holidays",
+]
+AUDIENCES = ["family", "kids'", "children's", "teen", "grown-up", "beginner", "gift"]
 NUMBER_WORDS = ["two", "three", "four", "five", "six", "seven", "ten", "a couple of", "a few"]
 
 
@@ -226,6 +248,8 @@ def _fill(template: str, catalog: Catalog, rng: random.Random) -> str:
         "verb": "watch" if kind == "movies" else rng.choice(["buy", "try", "get"]),
         "title": _title_phrase(catalog, rng),
         "years": _years_phrase(rng),
+        "occasion": rng.choice(OCCASIONS),
+        "audience": rng.choice(AUDIENCES),
         "city": rng.choice(CITIES),
         "country": rng.choice(COUNTRIES),
         "a": str(rng.randint(2, 999)),
@@ -259,6 +283,9 @@ def _years_phrase(rng: random.Random) -> str:
             f"after {year}",
             f"since {year}",
             f"between {year} and {year + rng.randint(1, 15)}",
+            f"{year}-{year + rng.randint(1, 9)}",
+            f"{year} – {year + rng.randint(1, 9)}",
+            f"from {year} to {year + rng.randint(1, 15)}",
             f"from {year}",
             "",
         ]

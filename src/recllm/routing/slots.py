@@ -318,7 +318,7 @@ def tokenize(text: str) -> list[Token]:
 
 def extract_slots(text: str, catalog: Catalog) -> Slots:
     """All slots of one query (see the module docstring for the order and rules)."""
-    tokens = tokenize(text)
+    tokens = tokenize(spell_out_ranges(text))
     mention, span = find_mention(tokens, catalog)
     # a token may hold several words ("sci-fi" -> "sci fi"); punctuation stays as ""
     words = [
@@ -470,8 +470,44 @@ def find_genres(words: list[str], catalog: Catalog) -> tuple[str, ...]:
     return tuple(found)
 
 
+# "1990-1995", "1990 – 95", "'80s-'90s": a dash between years or decades is a range. The
+# normaliser drops dashes (one token "1990–1995" would read as "19901995"), so ranges are
+# spelt out with "to" before the query is split into words.
+_DASHED = re.compile(
+    r"(?<![\w.])'?((?:18|19|20)?\d\ds?)\s*[-‐‑‒–—]+\s*'?((?:18|19|20)?\d\d(s)?)(?![\w.])"
+)
+_DECADE_WORDS = {
+    "twenties": "20s",
+    "thirties": "30s",
+    "forties": "40s",
+    "fifties": "50s",
+    "sixties": "60s",
+    "seventies": "70s",
+    "eighties": "80s",
+    "nineties": "90s",
+}
+_DECADE_WORD = re.compile(rf"\b(?:{'|'.join(_DECADE_WORDS)})\b", re.IGNORECASE)
+
+
+def spell_out_ranges(text: str) -> str:
+    """``text`` with dashed year ranges written "A to B" (a short end year takes the
+    century of the start: "1990-95" is 1990 to 1995) and decade words as numbers."""
+
+    def spelt(m: re.Match[str]) -> str:
+        start, end = m.group(1), m.group(2)
+        if len(start.rstrip("s")) == 2 and len(end.rstrip("s")) == 2 and not m.group(3):
+            return m.group(0)  # "10-12": a count range or a time, not years
+        if len(end.rstrip("s")) == 2 and len(start.rstrip("s")) == 4:
+            end = start[:2] + end
+        return f"{start} to {end}"
+
+    text = _DASHED.sub(spelt, text)
+    return _DECADE_WORD.sub(lambda m: _DECADE_WORDS[m.group(0).lower()], text)
+
+
 _YEAR = r"((?:18|19|20)\d\d)"
-_DECADE = re.compile(r"\b(?:(18|19|20)(\d)0|(\d)0) ?s\b")
+_DECADE_BODY = r"(?:(18|19|20)(\d)0|(\d)0) ?s"
+_DECADE = re.compile(rf"\b{_DECADE_BODY}\b")
 _RANGE = re.compile(rf"\b(?:between|from)? ?{_YEAR} ?(?:and|to|until|till|through) ?{_YEAR}\b")
 _BEFORE = re.compile(rf"\b(?:before|pre|prior to|older than|earlier than|until|up to) ?{_YEAR}\b")
 _AFTER = re.compile(rf"\b(?:after|post|newer than|later than) ?{_YEAR}\b")
@@ -481,16 +517,23 @@ _SINCE = re.compile(
 _SINGLE = re.compile(rf"\b{_YEAR}\b")
 
 
+_DECADE_RANGE = re.compile(
+    rf"\b{_DECADE_BODY} ?(?:and|to|until|till|through) ?(?:the )?{_DECADE_BODY}\b"
+)
+
+
 def find_years(text: str) -> tuple[int | None, int | None]:
-    """(year_from, year_to), inclusive; "after 1990" means from 1991, "pre-1970" up to 1969."""
+    """(year_from, year_to), inclusive; "after 1990" means from 1991, "pre-1970" up to 1969.
+
+    Expects dashed ranges spelt out (see :func:`spell_out_ranges`)."""
     if m := _RANGE.search(text):
         a, b = sorted((int(m.group(1)), int(m.group(2))))
         return a, b
+    if m := _DECADE_RANGE.search(text):
+        first, last = sorted((_decade_start(m.groups()[:3]), _decade_start(m.groups()[3:])))
+        return first, last + 9
     if m := _DECADE.search(text):
-        if m.group(1):
-            start = int(m.group(1)) * 100 + int(m.group(2)) * 10
-        else:
-            start = 1900 + int(m.group(3)) * 10
+        start = _decade_start(m.groups())
         return start, start + 9
     low = high = None
     if m := _SINCE.search(text):
@@ -502,6 +545,14 @@ def find_years(text: str) -> tuple[int | None, int | None]:
     if low is None and high is None and (m := _SINGLE.search(text)):
         low = high = int(m.group(1))
     return low, high
+
+
+def _decade_start(groups: tuple[str | None, ...]) -> int:
+    """First year of a decade matched by ``_DECADE``: "1980s" or "80s" (the 1900s)."""
+    century, tens, short = groups
+    if century:
+        return int(century) * 100 + int(tens or 0) * 10
+    return 1900 + int(short or 0) * 10
 
 
 def find_k(words: list[str], catalog: Catalog) -> int | None:
