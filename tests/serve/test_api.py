@@ -45,6 +45,8 @@ def test_bundle_ranks_as_the_training_run(
 ) -> None:
     _, run_dir = bundle_and_run
     run = load_run(run_dir, progress=False)
+    identity = rec.info["catalogue_identity"]
+    assert identity["n_items"] == rec.n_items and len(identity["items_sha256"]) == 16
     for user in ("1", "7", "23"):
         _, history, weights = user_history(run, user)
         expected = recommend(run, history, 5, weights)

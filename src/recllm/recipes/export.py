@@ -23,6 +23,7 @@ import pandas as pd
 from recllm import __version__
 from recllm.bundle import format as fmt
 from recllm.bundle.components import POPULARITY, TEXT, Components, EncoderSettings, ExplainerParts
+from recllm.data.identity import catalogue_identity
 from recllm.data.text import item_texts
 from recllm.errors import RecLLMError
 from recllm.explain.explainer import MANIFEST as EXPLAINER_MANIFEST
@@ -220,6 +221,7 @@ def export(
             "n_items": run.dataset.n_items,
             "n_users": int(run.dataset.n_users),
             "catalogue_hash": parts.model.config.catalogue,
+            "catalogue_identity": catalogue_identity(run.dataset),
             "rating_max": parts.rating_max,
             "encoder": asdict(parts.encoder_settings),
             "models": _model_summary(run, kind, router, explainer, parts, backend),

@@ -101,7 +101,8 @@ class Recommender:
 
             self._scorer = OnnxScorer(parts.onnx, self.model)
         self.store: EventStore = store if store is not None else SQLiteStore(Path(":memory:"))
-        self.store.bind(str(parts.info.get("catalogue_hash") or parts.dataset))
+        identity = parts.info.get("catalogue_identity", {}).get("items_sha256")
+        self.store.bind(str(identity or parts.info.get("catalogue_hash") or parts.dataset))
         self.default_k = default_k
         self._lock = threading.RLock()
         self._explanations: TTLCache[tuple[str, str, str], ExplanationResult] = TTLCache(
