@@ -4,6 +4,7 @@ on toy data (a BERT teacher and, at paper architecture, a decoder-only teacher).
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from recllm.distill.losses import attention_kl, head_averaged_item_block, score_
 from recllm.distill.recipe import DistillRecipe
 from recllm.distill.student import init_from_teacher, layer_map, student_architecture
 from recllm.distill.teacher import CachedTeacher, LiveTeacher, TeacherSpec, build_cache
-from recllm.errors import ConfigError
+from recllm.errors import ConfigError, RecLLMError
 from recllm.eval.evaluator import evaluate
 from recllm.recipes.inference import load_run
 from recllm.recipes.models import make_scorer
@@ -349,3 +350,18 @@ def test_bench_distill_reports_ratios_side_by_side(toy_teacher: Path, tmp_path: 
 
     model = load_run(tmp_path / "student", progress=False).model
     assert model_bytes(quantised(model)) < model_bytes(model)
+
+
+def test_a_nan_loss_in_pre_distillation_stops_at_once(
+    toy_teacher: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = DistillRecipe._loss
+
+    def nan_loss(self: DistillRecipe, *args: object, **kwargs: object) -> torch.Tensor:
+        return original(self, *args, **kwargs) * math.nan  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DistillRecipe, "_loss", nan_loss)
+    with pytest.raises(
+        RecLLMError, match=r"pre-distillation loss became nan at pre-distillation epoch 1, step 1;"
+    ):
+        distill(distill_config(toy_teacher, tmp_path / "student"))

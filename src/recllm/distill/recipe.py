@@ -42,7 +42,7 @@ from recllm.models.recllm import RecLLMModel
 from recllm.progress import progress_bar
 from recllm.recipes.inference import load_run
 from recllm.recipes.models import TrainableModel
-from recllm.recipes.train import TrainRecipe, optimiser_step
+from recllm.recipes.train import TrainRecipe, optimiser_step, require_finite
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +157,17 @@ class DistillRecipe(TrainRecipe):
         for epoch in range(pre.epochs):
             sampler.set_epoch(epoch)
             total = 0.0
-            for batch in progress_bar(
-                loader, desc=f"pre-distillation {epoch + 1}", enabled=t.progress
-            ):
-                total += optimiser_step(
+            bar = progress_bar(loader, desc=f"pre-distillation {epoch + 1}", enabled=t.progress)
+            for step, batch in enumerate(bar, start=1):
+                loss = optimiser_step(
                     optimizer, params, partial(self._loss, batch, teacher, with_rec=False), t
                 )
+                require_finite(
+                    loss,
+                    "pre-distillation loss",
+                    f"pre-distillation epoch {epoch + 1}, step {step}",
+                )
+                total += loss
             losses.append(total / max(len(loader), 1))
             log.info("pre-distillation epoch %d: loss %.4f", epoch + 1, losses[-1])
         return {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,7 @@ def run_quickstart(config: QuickstartConfig) -> dict[str, Any]:
     """Train, evaluate, print; return (and optionally write) the results."""
     if config.download:
         _ensure_downloaded(config)
+    began = time.perf_counter()
     recipe = TrainRecipe(build_train_config(config), overwrite=True)  # a fresh run each time
     recipe.setup()
     try:
@@ -106,8 +108,12 @@ def run_quickstart(config: QuickstartConfig) -> dict[str, Any]:
         )
     )
     examples = _show_top_titles(recipe, config.show_users)
+    seconds = {"train_and_evaluate": round(time.perf_counter() - began, 1)}
     if config.bundle is not None:
-        _export_bundle(config, Path(recipe.config.output_dir), dataset.name)
+        seconds["router_explainer_bundle"] = _export_bundle(
+            config, Path(recipe.config.output_dir), dataset.name
+        )
+    seconds["total"] = round(time.perf_counter() - began, 1)
     results = {
         "dataset": dataset.name,
         "config": to_dict(recipe.config),
@@ -116,6 +122,8 @@ def run_quickstart(config: QuickstartConfig) -> dict[str, Any]:
         "test": test.to_dict(),
         "popularity_test": pop_test.to_dict(),
         "examples": examples,
+        "seconds": seconds,
+        "bundle": str(config.bundle) if config.bundle else None,
     }
     if config.output:
         config.output.parent.mkdir(parents=True, exist_ok=True)
@@ -149,10 +157,9 @@ def _show_top_titles(recipe: TrainRecipe, n_users: int) -> dict[str, list[str]]:
     return shown
 
 
-def _export_bundle(config: QuickstartConfig, run_dir: Path, dataset: str) -> None:
-    """Router and explainer on short schedules, then the bundle; prints how to serve it."""
-    import time
-
+def _export_bundle(config: QuickstartConfig, run_dir: Path, dataset: str) -> float:
+    """Router and explainer on short schedules, then the bundle; prints how to serve it.
+    Returns the seconds it took."""
     from recllm.recipes.explain import ExplainerTrainConfig, train_explainer
     from recllm.recipes.export import export
     from recllm.recipes.router import RouterTrainConfig, train_router
@@ -198,6 +205,7 @@ def _export_bundle(config: QuickstartConfig, run_dir: Path, dataset: str) -> Non
         f"schedules, {seconds:.0f} s). Serve it:\n  recllm serve {config.bundle}\n"
         "then open http://127.0.0.1:8000/docs"
     )
+    return round(seconds, 1)
 
 
 def _ensure_downloaded(config: QuickstartConfig) -> None:

@@ -313,6 +313,14 @@ def optimiser_step(
     return loss.item()
 
 
+def require_finite(loss: float, what: str, when: str) -> None:
+    """Stop at once when a loss is NaN or infinite (not after an epoch of NaN weights)."""
+    if not math.isfinite(loss):
+        raise RecLLMError(
+            f"the {what} became {loss} at {when}; lower trainer.lr or set trainer.grad_clip"
+        )
+
+
 class TrainRecipe:
     """One training run. Call :meth:`setup`, :meth:`train`, then :meth:`cleanup`."""
 
@@ -568,12 +576,12 @@ class TrainRecipe:
             )
             self.scheduler.step()
             self.state["step"] += 1
-            if not math.isfinite(value):  # stop now, not after an epoch of NaN weights
-                raise RecLLMError(
-                    f"the training loss became {value} at epoch {epoch + 1}, step "
-                    f"{self.state['step']} (batch {batches + 1} of the epoch); nothing of this "
-                    "epoch was saved; lower trainer.lr or set trainer.grad_clip"
-                )
+            require_finite(
+                value,
+                "training loss",
+                f"epoch {epoch + 1}, step {self.state['step']} (batch {batches + 1} of the "
+                "epoch); nothing of this epoch was saved",
+            )
             total += value
             batches += 1
             bar.set_postfix(loss=f"{value:.4f}")

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The serving benchmarks of docs/serving.md, in order, from a fresh clone (2-core CPU, no GPU).
+# Each step writes what the next reads; `recllm bench serve` writes results/serve/<label>.json.
+# Run with nothing else on the machine: the figures are latencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${RECLLM_DATA_DIR:-../shared/data}
+export HF_HUB_OFFLINE=1
+
+# 1. ML-100K teacher with router and explainer (short schedules): the quick start's bundle.
+recllm quickstart --data-dir "$DATA" --quiet                      # -> runs/quickstart-bundle
+
+# 2. A distilled student of that teacher, its own explainer, and a bundle served by ONNX
+#    Runtime when the graph ranks the test users' top 10 as PyTorch does and is faster.
+recllm distill configs/distill/ml-100k.yaml teacher=runs/quickstart \
+    output_dir=runs/distill/quickstart --data-dir "$DATA"
+recllm train-explainer runs/distill/quickstart output_dir=runs/distill/quickstart-explainer \
+    per_user=3 phrasings=2 epochs=3 schedule=short --data-dir "$DATA"
+recllm export runs/quickstart --student runs/distill/quickstart --router runs/quickstart-router \
+    --explainer runs/distill/quickstart-explainer --onnx --out runs/bundles/ml-100k-student \
+    --overwrite --data-dir "$DATA"
+
+# 3. A 27k-item SYNTHETIC catalogue (ML-20M-shaped data, one epoch: a speed test only).
+recllm data synth --out runs/synth27k/ml-20m --users 20000 --items 27278 \
+    --interactions 4000000 --seed 0
+recllm train configs/quickstart.yaml data.dataset=runs/synth27k/ml-20m \
+    data.preprocess.min_item_interactions=1 output_dir=runs/synth27k/run trainer.epochs=1 \
+    trainer.eval_every=1 --overwrite
+recllm export runs/synth27k/run --out runs/bundles/synth27k --overwrite
+
+# 4. The service over loopback, each bundle alone on the machine.
+recllm bench serve --bundle runs/quickstart-bundle --label ml-100k-teacher
+recllm bench serve --bundle runs/bundles/ml-100k-student --label ml-100k-student
+recllm bench serve --bundle runs/bundles/synth27k --label synthetic-27k --endpoints recommend explain
