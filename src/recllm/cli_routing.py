@@ -73,16 +73,17 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from recllm.bundle.format import is_bundle
+    from recllm.recipes.inference import require_positive_k
 
+    require_positive_k(args.k)  # before the run or bundle is loaded
     if is_bundle(args.checkpoint):
         from recllm.cli_serve import ask_from_bundle
 
         return ask_from_bundle(args)
     from recllm.recipes.ask import MINIMAL, Assistant, minimal_explanation
-    from recllm.recipes.inference import load_run, require_positive_k
+    from recllm.recipes.inference import load_run
     from recllm.routing.router import Router
 
-    require_positive_k(args.k)  # before the run is loaded
     run = load_run(args.checkpoint, args.data_dir, progress=False)
     explainer = minimal_explanation
     if args.explainer is not None:

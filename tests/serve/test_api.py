@@ -199,3 +199,14 @@ def test_added_item_is_recommended_at_once_and_survives_a_restart(tmp_path: Path
     assert restarted.item("copy-1").added
     assert "copy-1" in [i.item_id for i in restarted.recommend(history=history, k=2).items]
     assert restarted.recommend(user_id="u-new", k=1).history_length == 1
+
+
+def test_cli_on_a_bundle_refuses_bad_options_in_one_line(
+    bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", str(bundle), "recommend 3 films", "--user", "1", "-k", "0"]) == 2
+    assert main(["recommend", str(bundle), "--user", "1", "--history", "3"]) == 2
+    assert main(["recommend", str(bundle), "--user", "nobody"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("recllm: error: ") for line in err)
+    assert "unknown user 'nobody'" in err[2]
