@@ -489,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-seconds", type=float, default=120.0, help="serve: time limit of each load level"
     )
     bench.add_argument(
+        "--workers", type=int, default=1, help="serve: worker processes of the service"
+    )
+    bench.add_argument(
         "--label", default=None, help="serve: results file name (default: the bundle's dataset)"
     )
     _data_options(bench)

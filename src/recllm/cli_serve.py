@@ -54,11 +54,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise RecLLMError(f"the API key file {args.api_key_file} is empty")
     if args.require_key and key is None:
         raise RecLLMError(f"--require-key needs a key: set {KEY_ENV} or pass --api-key-file")
-    if args.workers < 1:
-        raise RecLLMError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers < 1 or args.threads < 1:
+        raise RecLLMError(
+            f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}"
+        )
     store = args.store or Path(f"{str(args.bundle).rstrip('/')}.events.sqlite")
     settings = ServiceSettings(
-        bundle=str(args.bundle), store=str(store), api_key=key, require_key=args.require_key
+        bundle=str(args.bundle),
+        store=str(store),
+        api_key=key,
+        require_key=args.require_key,
+        threads=args.threads,
     )
     serve(settings, args.host, args.port, args.workers)
     return 0
@@ -143,6 +149,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--threads", type=int, default=1, help="compute threads per worker (default 1)"
+    )
     serve.add_argument(
         "--store",
         type=Path,

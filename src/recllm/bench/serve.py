@@ -143,7 +143,11 @@ def _python_api(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    import logging
+
     from recllm.serve.process import ServerProcess
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a log line per request
 
     if args.bundle is None:
         raise RecLLMError("bench serve needs --bundle BUNDLE (a folder written by recllm export)")
@@ -152,7 +156,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         manifest, bodies, python_api = _python_api(bundle, Path(tmp), args)
         endpoints = list(bodies)
         http: dict[str, dict[str, Any]] = {}
-        with ServerProcess(bundle, Path(tmp) / "service.sqlite") as server:
+        server_args = ["--workers", str(args.workers)]
+        with ServerProcess(bundle, Path(tmp) / "service.sqlite", *server_args) as server:
             for endpoint in endpoints:
                 warm = [b for b in bodies[endpoint][:20] if endpoint != "explain"]
                 drive(server.url, endpoint, warm, 1, args.max_seconds)  # warm-up, untimed
@@ -181,6 +186,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "recommender": models.get("recommender", {}),
         "explanations": "generator" if "explainer" in models else "template",
         "requests_per_level": args.requests,
+        "server": {"workers": args.workers, "threads_per_worker": 1},
         "http": http,
         "python_api": python_api,
         "server_peak_rss_mb": round(peak, 1),

@@ -92,6 +92,7 @@ class Recommender:
         explanation_ttl: float = 600.0,
         explanation_cache_size: int = 10_000,
         default_k: int = 10,
+        threads: int | None = None,
     ) -> None:
         self.parts = parts
         self.model = parts.model.eval()
@@ -99,7 +100,7 @@ class Recommender:
         if parts.onnx is not None:
             from recllm.models.onnx_graph import OnnxScorer
 
-            self._scorer = OnnxScorer(parts.onnx, self.model)
+            self._scorer = OnnxScorer(parts.onnx, self.model, threads=threads)
         self.store: EventStore = store if store is not None else SQLiteStore(Path(":memory:"))
         identity = parts.info.get("catalogue_identity", {}).get("items_sha256")
         self.store.bind(str(identity or parts.info.get("catalogue_hash") or parts.dataset))

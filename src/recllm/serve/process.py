@@ -61,11 +61,16 @@ class ServerProcess:
         raise RecLLMError(f"the server did not become ready in {timeout:.0f} s")
 
     def peak_rss_mb(self) -> float:
-        """The server's resident-memory high-water mark (Linux VmHWM)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-        raise RecLLMError("VmHWM is not reported on this system")
+        """The resident-memory high-water mark (Linux VmHWM) of the server, summed over its
+        worker processes when it has several (an upper bound of their joint peak)."""
+        total = 0.0
+        for pid in [self.pid, *_descendants(self.pid)]:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024.0
+        if not total:
+            raise RecLLMError("VmHWM is not reported on this system")
+        return total
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal the server and wait for it; its exit code."""
@@ -88,3 +93,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes of ``pid``, recursively (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").is_file() else []
+        for child in map(int, children):
+            found += [child, *_descendants(child)]
+    return found
