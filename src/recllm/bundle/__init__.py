@@ -1,0 +1,1 @@
+"""Bundles: the self-contained folder that serving loads (format, loading, components)."""

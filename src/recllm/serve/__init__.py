@@ -1,0 +1,1 @@
+"""Serving: the Recommender API over a bundle, its event store, and the HTTP service."""
