@@ -11,8 +11,10 @@ and peak resident memory above the process's start. Both models serve with their
 catalogue tables precomputed (:meth:`RecLLMModel.cache_catalogue`). Histories are 50
 distinct random items (seeded): the cost of a request does not depend on which.
 
-The ONNX row is the distilled student's request path exported as a graph
-(:mod:`recllm.models.onnx_graph`) and run by ONNX Runtime on the same thread count; its
+The ONNX row is the distilled student's request path exported as a graph; its model
+bytes are the graph file alone, without the item ID embeddings and metadata projections,
+which reach it as the precomputed catalogue tables it takes as inputs. It is
+(:mod:`recllm.models.onnx_graph`), run by ONNX Runtime on the same thread count; its
 accuracy is evaluated through ONNX Runtime too, and ``onnx.top10_identical`` counts the
 test users whose top 10 equals eager PyTorch's.
 
@@ -112,7 +114,7 @@ def _serve(
         graph = Path(requests_path).with_name("student.onnx")
         export_onnx(model, graph)
         scorer = OnnxScorer(graph, model, threads=threads)
-        size = graph.stat().st_size
+        size = graph.stat().st_size  # the graph only: the catalogue tables are its inputs
     items, history_mask = requests["items"], requests["history_mask"]
     weights, mask = torch.ones(items.shape), torch.ones(items.shape, dtype=torch.bool)
 
