@@ -11,12 +11,12 @@ and peak resident memory above the process's start. Both models serve with their
 catalogue tables precomputed (:meth:`RecLLMModel.cache_catalogue`). Histories are 50
 distinct random items (seeded): the cost of a request does not depend on which.
 
-The ONNX row is the distilled student's request path exported as a graph; its model
-bytes are the graph file alone, without the item ID embeddings and metadata projections,
-which reach it as the precomputed catalogue tables it takes as inputs. It is
-(:mod:`recllm.models.onnx_graph`), run by ONNX Runtime on the same thread count; its
+The ONNX row is the distilled student's request path exported as a graph
+(:mod:`recllm.models.onnx_graph`) and run by ONNX Runtime on the same thread count; its
 accuracy is evaluated through ONNX Runtime too, and ``onnx.top10_identical`` counts the
-test users whose top 10 equals eager PyTorch's.
+test users whose top 10 equals eager PyTorch's. Its model bytes are the graph file alone:
+the item ID embeddings and metadata projections reach it as the precomputed catalogue
+tables it takes as inputs.
 
 The ratios the issue asks for are written next to the raw figures: ``speedup`` (teacher
 p50 / student p50), ``memory_reduction`` (1 - student bytes / teacher bytes) and
