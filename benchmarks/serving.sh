@@ -32,3 +32,22 @@ recllm export runs/synth27k/run --out runs/bundles/synth27k --overwrite
 recllm bench serve --bundle runs/quickstart-bundle --label ml-100k-teacher
 recllm bench serve --bundle runs/bundles/ml-100k-student --label ml-100k-student
 recllm bench serve --bundle runs/bundles/synth27k --label synthetic-27k --endpoints recommend explain
+
+# 5. Amazon Beauty on a SHORT schedule (2 teacher epochs, 4 student epochs): the shipped
+#    architectures (configs/amazon-beauty.yaml, configs/distill/amazon-beauty.yaml), so
+#    the serving cost is theirs; the accuracy of these runs is not a benchmark result.
+recllm train configs/amazon-beauty.yaml output_dir=runs/serve-beauty/teacher \
+    trainer.epochs=2 trainer.eval_every=1 --data-dir "$DATA" --overwrite
+recllm distill configs/distill/amazon-beauty.yaml teacher=runs/serve-beauty/teacher \
+    output_dir=runs/serve-beauty/student trainer.epochs=4 --data-dir "$DATA" --overwrite
+recllm train-explainer runs/serve-beauty/student output_dir=runs/serve-beauty/explainer \
+    per_user=3 phrasings=2 epochs=3 schedule=short --data-dir "$DATA"
+recllm train-router "catalogs=[amazon-beauty]" per_intent=300 epochs=1 student_epochs=1 \
+    schedule=short output_dir=runs/serve-beauty/router --data-dir "$DATA"
+recllm export runs/serve-beauty/teacher --student runs/serve-beauty/student \
+    --router runs/serve-beauty/router --explainer runs/serve-beauty/explainer --onnx \
+    --out runs/bundles/beauty-student --overwrite --data-dir "$DATA"
+recllm bench serve --bundle runs/bundles/beauty-student --label amazon-beauty-student
+recllm bench distill --checkpoint runs/serve-beauty/teacher \
+    --students distilled=runs/serve-beauty/student --data-dir "$DATA" \
+    --results-dir results/distill/short-schedule-beauty

@@ -15,6 +15,8 @@ import torch
 from transformers import BertConfig, GPT2Config, LlamaConfig
 
 from recllm.routing.catalog import Catalog
+from recllm.routing.classifier import ClassifierConfig
+from recllm.routing.schema import INTENTS, Intent
 
 HIDDEN = 32
 VOCAB = 128
@@ -200,3 +202,19 @@ def product_catalog() -> Catalog:
         }
     )
     return Catalog("products", items, popularity=np.array([300, 20, 100, 3]))
+
+
+class FixedIntent:
+    """Stands in for the classifier: always the same intent, so each path is tested."""
+
+    def __init__(self, intent: Intent) -> None:
+        self.config = ClassifierConfig()
+        self.intent = intent
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def predict(self, texts: list[str]) -> torch.Tensor:
+        probs = torch.zeros(len(texts), len(INTENTS))
+        probs[:, INTENTS.index(self.intent.value)] = 1.0
+        return probs

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from helpers import save_tiny_bert, write_toy_movielens
+from helpers import FixedIntent, save_tiny_bert, write_toy_movielens
 from recipes.test_train import toy_sasrec_run
 
 from recllm.cli import main
@@ -19,22 +18,6 @@ from recllm.recipes.router import RouterTrainConfig, train_router
 from recllm.routing.classifier import ClassifierConfig
 from recllm.routing.router import Router
 from recllm.routing.schema import INTENTS, Intent
-
-
-class FixedIntent:
-    """Stands in for the classifier: always the same intent, so each path is tested."""
-
-    def __init__(self, intent: Intent) -> None:
-        self.config = ClassifierConfig()
-        self.intent = intent
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def predict(self, texts: list[str]) -> torch.Tensor:
-        probs = torch.zeros(len(texts), len(INTENTS))
-        probs[:, INTENTS.index(self.intent.value)] = 1.0
-        return probs
 
 
 @pytest.fixture(scope="module")

@@ -8,31 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from helpers import FixedIntent
 from serve_helpers import toy_bundle
 
 from recllm.cli import main
 from recllm.recipes.inference import load_run, recommend, resolve_items, user_history
-from recllm.routing.classifier import ClassifierConfig
 from recllm.routing.router import Router
-from recllm.routing.schema import INTENTS, Intent
+from recllm.routing.schema import Intent
 from recllm.serve.api import Filters, InvalidRequestError, NotFoundError, Recommender
-
-
-class FixedIntent:
-    """Stands in for the classifier: always the same intent, so each path is tested."""
-
-    def __init__(self, intent: Intent) -> None:
-        self.config = ClassifierConfig()
-        self.intent = intent
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def predict(self, texts: list[str]) -> torch.Tensor:
-        probs = torch.zeros(len(texts), len(INTENTS))
-        probs[:, INTENTS.index(self.intent.value)] = 1.0
-        return probs
 
 
 @pytest.fixture()

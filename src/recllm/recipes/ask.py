@@ -26,7 +26,7 @@ from recllm.recipes.inference import (
 from recllm.routing.catalog import Catalog
 from recllm.routing.constraints import apply_constraints, satisfies
 from recllm.routing.router import Router
-from recllm.routing.schema import Intent, MentionStatus, Route
+from recllm.routing.schema import Intent, Route, named_item
 
 MINIMAL = "minimal (facts of the data; no explanation generator given)"
 RECENT = 10  # history items an explanation looks at
@@ -115,15 +115,7 @@ class Assistant:
         user_code, history, weights = user_history(self.run, user)
         notes: list[str] = []
         mention = route.slots.item
-        named = (
-            mention.item
-            if mention is not None and mention.status is not MentionStatus.NOT_FOUND
-            else None
-        )
-        if mention is not None and named is None:
-            notes.append(f"no item in the catalogue matches {mention.mention!r}")
-        if mention is not None and mention.status is MentionStatus.AMBIGUOUS:
-            notes.append(f"{mention.mention!r} matches several items; took {mention.title!r}")
+        named = named_item(route, notes)
         if route.intent is Intent.EXPLAIN:
             if mention is not None and named is None:
                 return Answer(route, notes=tuple(notes))

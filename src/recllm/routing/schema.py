@@ -75,3 +75,17 @@ class Route:
             "k": self.slots.k,
             "notes": list(self.notes),
         }
+
+
+def named_item(route: Route, notes: list[str]) -> int | None:
+    """The catalogue item a route's query names (None when it names none, or a title the
+    catalogue lacks), with a note appended when the mention was not found or ambiguous."""
+    mention = route.slots.item
+    if mention is None:
+        return None
+    if mention.status is MentionStatus.NOT_FOUND:
+        notes.append(f"no item in the catalogue matches {mention.mention!r}")
+        return None
+    if mention.status is MentionStatus.AMBIGUOUS:
+        notes.append(f"{mention.mention!r} matches several items; took {mention.title!r}")
+    return mention.item

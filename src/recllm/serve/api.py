@@ -36,7 +36,7 @@ from recllm.models.sequential import score_history, top_k
 from recllm.routing.catalog import Catalog
 from recllm.routing.constraints import apply_constraints, satisfies
 from recllm.routing.router import Router
-from recllm.routing.schema import Intent, MentionStatus, Route, Slots
+from recllm.routing.schema import Intent, Route, Slots, named_item
 from recllm.serve.results import (
     Answer,
     ExplanationResult,
@@ -426,15 +426,7 @@ class Recommender:
         explanation is written, so explaining never changes what is recommended."""
         notes: list[str] = []
         mention = route.slots.item
-        named = (
-            mention.item
-            if mention is not None and mention.status is not MentionStatus.NOT_FOUND
-            else None
-        )
-        if mention is not None and named is None:
-            notes.append(f"no item in the catalogue matches {mention.mention!r}")
-        if mention is not None and mention.status is MentionStatus.AMBIGUOUS:
-            notes.append(f"{mention.mention!r} matches several items; took {mention.title!r}")
+        named = named_item(route, notes)
         seeded = user
         if named is not None:  # "more like X": X joins the history as its most recent item
             seeded = _History(
