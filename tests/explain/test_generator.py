@@ -81,3 +81,19 @@ def test_conditioning_is_optional_and_errors_are_clear(tmp_path: Path) -> None:
         ExplanationGenerator.from_pretrained(tmp_path)
     with pytest.raises(ConfigError, match="must divide"):
         GeneratorConfig(vocab_size=12, d_model=10, n_heads=4)
+
+
+def test_training_sentences_longer_than_the_generator_writes_are_cut() -> None:
+    """Long product titles gave Beauty sentences longer than the position table."""
+    from recllm.explain.conditioning import targets
+    from recllm.explain.vocab import BOS, EOS, Vocab, tokenize
+
+    long = " ".join(f"word{i}" for i in range(60))
+    vocab = Vocab.build([tokenize(long)])
+    ids = targets(vocab, [long, "word1 word2"], max_target=8)
+    assert ids.shape == (2, 9)  # BOS + at most 8 written tokens
+    assert ids[0, 0] == vocab.index[BOS] and ids[0, -1] == vocab.index[EOS]
+    config = GeneratorConfig(vocab_size=len(vocab), d_model=16, n_heads=2, max_target=8)
+    source = torch.ones(2, 3, dtype=torch.long)
+    _, loss = ExplanationGenerator(config)(Conditioning(source, source > 0), ids)
+    assert torch.isfinite(loss)

@@ -50,6 +50,9 @@ def padded(rows: list[list[int]], width: int | None = None) -> torch.Tensor:
     return out
 
 
-def targets(vocab: Vocab, texts: list[str]) -> torch.Tensor:
-    """Token ids of target sentences, framed by BOS/EOS, right-padded."""
-    return padded([vocab.encode([BOS, *tokenize(t), EOS]) for t in texts])
+def targets(vocab: Vocab, texts: list[str], max_target: int) -> torch.Tensor:
+    """Token ids of target sentences, framed by BOS/EOS, right-padded. A sentence longer
+    than the ``max_target`` tokens the generator writes is cut (its EOS kept), as the
+    generator could never write more (long product titles made Beauty's longer)."""
+    body = max_target - 1  # EOS is the last of the tokens written
+    return padded([vocab.encode([BOS, *tokenize(t)[:body], EOS]) for t in texts])

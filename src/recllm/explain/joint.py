@@ -143,7 +143,10 @@ class GenerationTask:
         cond = build_conditioning(
             self.generator.config, self.vocab, facts, users.float(), self.item_vectors
         )
-        _, loss = self.generator(cond, targets(self.vocab, [self._sentence(f) for f in facts]))
+        sentences = [self._sentence(f) for f in facts]
+        _, loss = self.generator(
+            cond, targets(self.vocab, sentences, self.generator.config.max_target)
+        )
         self.epoch_losses.append(float(loss.detach()))
         return loss
 

@@ -242,7 +242,9 @@ def train_explainer(config: ExplainerTrainConfig) -> dict[str, Any]:
         ):
             chosen = order[start : start + config.batch_size]
             cond = explainer.conditioning(facts, signals, [rows[c] for c in chosen])
-            _, loss = generator(cond, targets(vocab, [texts[c] for c in chosen]))
+            _, loss = generator(
+                cond, targets(vocab, [texts[c] for c in chosen], gen_config.max_target)
+            )
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
