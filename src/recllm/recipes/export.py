@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from recllm import __version__
 from recllm.bundle import format as fmt
@@ -234,8 +235,8 @@ def export(
 def onnx_check(run: LoadedRun, path: Path, users: int = 500, timed: int = 100) -> dict[str, Any]:
     """Export the recommender to ``path`` and compare it with PyTorch on up to ``users``
     test users (top-10 rankings, largest score difference) and on ``timed`` batch-1
-    requests (p50 latency, same process, one after the other). The backend served is
-    ONNX only when every top 10 is identical and it is faster."""
+    requests (p50 latency, one thread each as the service runs them). The backend served
+    is ONNX only when every top 10 is identical and it is faster."""
     from recllm.bench.timing import latency_ms
     from recllm.models.onnx_graph import OnnxScorer, compare_with_eager, export_onnx
     from recllm.models.sequential import SequenceScorer
@@ -243,15 +244,22 @@ def onnx_check(run: LoadedRun, path: Path, users: int = 500, timed: int = 100) -
     model = run.model
     assert isinstance(model, RecLLMModel)
     export_onnx(model, path)
-    runtime = OnnxScorer(path, model)
+    # timed as the service runs them: one thread each (two runtimes spinning their own
+    # thread pools in one process slowed ONNX Runtime threefold on Beauty)
+    runtime = OnnxScorer(path, model, threads=1)
     targets = run.split.targets("test")["user"].to_numpy()[:users]
     history = run.split.sequences("test")
     check = compare_with_eager(model, runtime, targets, history)
     single = [targets[i : i + 1] for i in range(min(timed, len(targets)))]
     speed = {}
-    for name, scorer in (("torch", SequenceScorer(model)), ("onnx", SequenceScorer(runtime))):
-        calls = [partial(scorer, u, history) for u in single]
-        speed[name] = latency_ms(calls, repeats=1, warmup=5)["p50_ms"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name, scorer in (("torch", SequenceScorer(model)), ("onnx", SequenceScorer(runtime))):
+            calls = [partial(scorer, u, history) for u in single]
+            speed[name] = latency_ms(calls, repeats=1, warmup=20)["p50_ms"]
+    finally:
+        torch.set_num_threads(threads)
     identical = check["top10_identical"] == check["test_users_compared"]
     backend = "onnx" if identical and speed["onnx"] < speed["torch"] else "torch"
     log.info(
