@@ -70,10 +70,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_recommender(bundle: Path, store: Path | None = None) -> Recommender:
+def load_recommender(bundle: Path) -> Recommender:
+    """The bundle's Recommender with an in-memory store (a CLI call records nothing)."""
     from recllm.serve.api import Recommender
 
-    return Recommender.load(bundle, store=store)
+    return Recommender.load(bundle)
 
 
 def recommend_from_bundle(args: argparse.Namespace) -> int:

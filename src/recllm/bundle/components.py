@@ -17,12 +17,25 @@ import pandas as pd
 
 from recllm.explain.generator import ExplanationGenerator
 from recllm.explain.vocab import Vocab
-from recllm.models.backbone import Backbone
+from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
 from recllm.models.recllm import RecLLMModel
 from recllm.routing.classifier import IntentClassifier
 
 TEXT = "text"  # catalogue column: the item text the encoder read
 POPULARITY = "popularity"  # catalogue column: training interactions per item
+
+
+def lazy_encoder(config: BackboneConfig, loaded: Backbone | None = None) -> Callable[[], Backbone]:
+    """The item-text encoder, loaded on first call (only new items need it). ``loaded``:
+    a backbone already in memory that is this same frozen model (a frozen teacher's)."""
+    held = [loaded] if loaded is not None else []
+
+    def encoder() -> Backbone:
+        if not held:
+            held.append(load_backbone(config))
+        return held[0]
+
+    return encoder
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 
 from recllm.bundle import format as fmt
-from recllm.bundle.components import Components, EncoderSettings, ExplainerParts
+from recllm.bundle.components import Components, EncoderSettings, ExplainerParts, lazy_encoder
 from recllm.errors import RecLLMError
-from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
+from recllm.models.backbone import BackboneConfig, load_backbone
 from recllm.models.item_encoder import ItemEncodings
 from recllm.models.recllm import RecLLMModel
 
@@ -58,13 +58,7 @@ def _load(folder: Path, manifest: dict[str, Any]) -> Components:
     encoder_config["name_or_path"] = str(folder / info["encoder_dir"])
     encoder_config["allow_download"] = False
     reuse = info["encoder_dir"] == fmt.BACKBONE and backbone.config.finetune == "frozen"
-    loaded: list[Backbone] = [backbone] if reuse else []
-
-    def encoder() -> Backbone:
-        if not loaded:
-            loaded.append(load_backbone(_backbone_config(encoder_config)))
-        return loaded[0]
-
+    encoder = lazy_encoder(_backbone_config(encoder_config), backbone if reuse else None)
     histories_path = folder / fmt.HISTORIES
     recommender = manifest.get("models", {}).get("recommender", {})
     onnx = folder / recommender["onnx"]["file"] if recommender.get("backend") == "onnx" else None

@@ -122,6 +122,17 @@ class OnnxScorer:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.names = {i.name for i in self.session.get_inputs()}
         self.model = model
+        self._catalogue: tuple[object, dict[str, np.ndarray]] | None = None
+
+    def _catalogue_feed(self) -> dict[str, np.ndarray]:
+        """The graph's catalogue inputs, rebuilt only when the model's tables change
+        (``cache_catalogue`` makes new ones when items are added), not per request."""
+        tables = self.model._tables
+        if tables is None or self._catalogue is None or self._catalogue[0] is not tables:
+            inputs = catalogue_inputs(self.model)
+            feed = {k: v for k, v in inputs.items() if k in self.names}
+            self._catalogue = (self.model._tables, feed)
+        return self._catalogue[1]
 
     def score_last(
         self, items: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
@@ -131,9 +142,9 @@ class OnnxScorer:
             "items": items.long().numpy(),
             "weights": weights.float().numpy(),
             "mask": mask.bool().numpy(),
-            **catalogue_inputs(self.model),
         }
-        (scores,) = self.session.run(None, {k: v for k, v in feed.items() if k in self.names})
+        feed = {k: v for k, v in feed.items() if k in self.names}
+        (scores,) = self.session.run(None, {**feed, **self._catalogue_feed()})
         return torch.from_numpy(scores)
 
     @property

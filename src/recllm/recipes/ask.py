@@ -16,13 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from recllm.recipes.inference import (
-    LoadedRun,
-    require_positive_k,
-    score_items,
-    top_k,
-    user_history,
-)
+from recllm.models.sequential import top_k
+from recllm.recipes.inference import LoadedRun, require_positive_k, score_items, user_history
 from recllm.routing.catalog import Catalog
 from recllm.routing.constraints import apply_constraints, satisfies
 from recllm.routing.router import Router

@@ -23,7 +23,14 @@ import torch
 
 from recllm import __version__
 from recllm.bundle import format as fmt
-from recllm.bundle.components import POPULARITY, TEXT, Components, EncoderSettings, ExplainerParts
+from recllm.bundle.components import (
+    POPULARITY,
+    TEXT,
+    Components,
+    EncoderSettings,
+    ExplainerParts,
+    lazy_encoder,
+)
 from recllm.data.identity import catalogue_identity
 from recllm.data.text import item_texts
 from recllm.errors import RecLLMError
@@ -31,7 +38,8 @@ from recllm.explain.explainer import MANIFEST as EXPLAINER_MANIFEST
 from recllm.explain.generator import ExplanationGenerator
 from recllm.explain.vocab import Vocab
 from recllm.fsutil import atomic_folder
-from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
+from recllm.models.backbone import BackboneConfig, resolve_model_dir
+from recllm.models.item_encoder import ItemEncodings, texts_sha256
 from recllm.models.onnx_graph import ONNX_NAME
 from recllm.models.recllm import RecLLMModel
 from recllm.recipes.explain import rating_max
@@ -121,13 +129,7 @@ def components_from_run(
     assert isinstance(model, RecLLMModel)
     config = run.config
     frozen_same = config.encoder.backbone is None and config.backbone.finetune == "frozen"
-    encoder_backbone: list[Backbone] = [model.backbone] if frozen_same else []
-
-    def encoder() -> Backbone:
-        if not encoder_backbone:
-            encoder_backbone.append(load_backbone(encoder_config(run)))
-        return encoder_backbone[0]
-
+    encoder = lazy_encoder(encoder_config(run), model.backbone if frozen_same else None)
     scale = rating_max(run)
     return Components(
         dataset=run.dataset.name,
@@ -284,19 +286,11 @@ def _write_catalogue(folder: Path, parts: Components, run: LoadedRun) -> None:
     parts.items.to_parquet(folder / fmt.CATALOGUE, index=False)
     model = run.model
     assert isinstance(model, RecLLMModel)
-    from recllm.models.item_encoder import ItemEncodings
-
     n = model.n_items
-    meta = {"text_sha256": _text_sha256(parts.items[TEXT].tolist())}
+    meta = {"text_sha256": texts_sha256(parts.items[TEXT].tolist())}
     ItemEncodings(
         model.pooled[:n].clone(), model.meta_tokens[:n].clone(), model.meta_mask[:n].clone(), meta
     ).save(folder / fmt.ENCODINGS)
-
-
-def _text_sha256(texts: list[str]) -> str:
-    from recllm.models.item_encoder import texts_sha256
-
-    return texts_sha256(texts)
 
 
 def _write_model(folder: Path, run: LoadedRun) -> None:
@@ -307,26 +301,22 @@ def _write_model(folder: Path, run: LoadedRun) -> None:
     target.mkdir()
     model.save_pretrained(target)
     config = run.config
-    backbone = asdict(config.backbone)
+    encoder = encoder_config(run)
     encoder_dir = fmt.BACKBONE
     if config.backbone.architecture is None:
-        _copy_model_folder(model.backbone, folder / fmt.BACKBONE)
+        if model.backbone.source_dir is None:
+            raise RecLLMError("the backbone was built in memory: there is no folder to bundle")
+        _copy_tree(model.backbone.source_dir, folder / fmt.BACKBONE)
     if config.backbone.architecture is not None or config.encoder.backbone is not None:
         encoder_dir = fmt.ENCODER
-        _copy_model_folder(load_backbone(encoder_config(run)), folder / fmt.ENCODER)
+        _copy_tree(resolve_model_dir(encoder), folder / fmt.ENCODER)  # files, not weights
     info = {
         "model": config.model,
-        "backbone": backbone,
+        "backbone": asdict(config.backbone),
         "encoder_dir": encoder_dir,
-        "encoder_backbone": asdict(encoder_config(run)),
+        "encoder_backbone": asdict(encoder),
     }
     (target / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n")
-
-
-def _copy_model_folder(backbone: Backbone, target: Path) -> None:
-    if backbone.source_dir is None:
-        raise RecLLMError("the backbone was built in memory: there is no model folder to bundle")
-    _copy_tree(backbone.source_dir, target)
 
 
 def _copy_router(folder: Path, target: Path) -> None:

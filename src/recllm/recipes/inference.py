@@ -166,15 +166,3 @@ def score_items(
     if len(history_items) == 0:
         raise RecLLMError("the history is empty: a sequential model needs at least one item")
     return score_history(run.model, history_items, weights)
-
-
-__all__ = [
-    "LoadedRun",
-    "load_run",
-    "recommend",
-    "resolve_items",
-    "resolve_user",
-    "score_items",
-    "top_k",
-    "user_history",
-]

@@ -153,20 +153,6 @@ class Recommender:
         fields = {k: _plain(v) for k, v in row.items() if k not in ("item_id", TEXT, POPULARITY)}
         return ItemInfo(str(row["item_id"]), str(row["title"]), fields, str(item_id) in self.added)
 
-    def search(self, text: str, limit: int = 10) -> list[ItemInfo]:
-        """Items whose title matches ``text`` (typo-tolerant, as the router's matching)."""
-        from rapidfuzz import fuzz, process
-
-        query = text.strip()
-        if not query:
-            return []
-        titles = self.catalog.titles.tolist()
-        found = process.extract(query, titles, scorer=fuzz.WRatio, limit=limit, score_cutoff=60)
-        return [self.item(str(self.catalog.item_ids[code])) for _, _, code in found]
-
-    def known_user(self, user_id: str) -> bool:
-        return str(user_id) in self._seed or bool(self.store.events_of(str(user_id)))
-
     # -- recommend / explain / ask ------------------------------------------------------
 
     def recommend(

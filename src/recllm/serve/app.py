@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recllm import __version__
 from recllm.errors import RecLLMError
-from recllm.serve.api import Filters, InvalidRequestError, NotFoundError, Recommender
+from recllm.serve.api import Filters, NotFoundError, Recommender
 from recllm.serve.results import to_json
 from recllm.serve.schemas import (
     AskBody,
@@ -375,6 +375,3 @@ def settings_from_env() -> ServiceSettings:
     if not raw:
         raise RecLLMError("RECLLM_SERVE_SETTINGS is not set: start workers with `recllm serve`")
     return ServiceSettings(**json.loads(raw))
-
-
-__all__ = ["InvalidRequestError", "ServiceSettings", "create_app"]
