@@ -94,6 +94,34 @@ def test_verify_keeps_the_first_verified_candidate_in_attempt_order(
         assert out == ["s2", "g1", "s3"]
 
 
+def test_checked_explanations_are_written_in_one_batch_and_say_their_source(
+    explainer_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three pairs cost one greedy and one sampled pass; the row nothing verified gets the
+    template and says so, and each verdict is the checker's."""
+    explainer = Explainer.load(explainer_dir)
+    pairs = [pair_for(explainer, "1", new_item(explainer, "1"))] * 3
+    methods: list[str] = []
+    real_generate = explainer.generator.generate
+
+    def generate(cond, method="greedy", **kw):  # type: ignore[no-untyped-def]
+        methods.append(method)
+        return real_generate(cond, method, **kw)
+
+    drafts = iter(["g0", "g1", "g2", *(f"s{j}" for j in range(6))])
+    monkeypatch.setattr(explainer.generator, "generate", generate)
+    monkeypatch.setattr(explainer, "_texts", lambda ids, facts, rows: [next(drafts) for _ in rows])
+    monkeypatch.setattr(explainer, "_verified", lambda text, pair: text in {"g1", "s0"})
+    checked = explainer.explain_checked(pairs)
+    assert methods == ["greedy", "sample"]
+    assert [e.source for e in checked] == ["generator", "generator", "template"]
+    assert [e.text for e in checked[:2]] == ["s0", "g1"]
+    template = checked[2]
+    assert template.verified == explainer.checker.check(
+        template.text, pairs[2].history, pairs[2].item, pairs[2].ratings
+    ).faithful
+
+
 def test_bad_requests(explainer_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     explainer = Explainer.load(explainer_dir)
     owned = str(

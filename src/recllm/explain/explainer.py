@@ -187,11 +187,17 @@ class Explainer:
             self.cache.popitem(last=False)  # the least recently used
         return text
 
-    def explain_checked(self, pair: Example, method: str = "greedy") -> Explained:
-        """One verified-before-output explanation with its claims and their verdicts."""
-        fallbacks = self.fallbacks
-        text = self.explain([pair], method, verify=True)[0]
-        return self.described(text, pair, "template" if self.fallbacks > fallbacks else "generator")
+    def explain_checked(self, pairs: list[Example], method: str = "greedy") -> list[Explained]:
+        """Verified-before-output explanations, with their claims and the checker's verdicts.
+
+        All pairs are decoded together (one batch), so a list of ten recommendations costs
+        two decoding passes, not ten.
+        """
+        texts, fell_back = self._write(pairs, method, verify=True)
+        return [
+            self.described(text, pair, "template" if fallback else "generator")
+            for text, pair, fallback in zip(texts, pairs, fell_back, strict=True)
+        ]
 
     def described(self, text: str, pair: Example, source: str) -> Explained:
         return describe(self.checker, text, pair, source)
@@ -212,14 +218,28 @@ class Explainer:
         verifies is kept; when none is, the template sentence is (counted in
         ``self.fallbacks``). Every claim of the output is then true by construction.
         """
+        return self._write(pairs, method, batch, verify, candidates, **decoding)[0]
+
+    def _write(
+        self,
+        pairs: list[Example],
+        method: str = "greedy",
+        batch: int = 64,
+        verify: bool = False,
+        candidates: int = 4,
+        **decoding: Any,
+    ) -> tuple[list[str], list[bool]]:
+        """The sentences of :meth:`explain`, and for each whether it is the template."""
         facts, signals = self.facts(pairs)
-        texts = []
+        texts: list[str] = []
+        fell_back: list[bool] = []
         for start in range(0, len(pairs), batch):
             rows = list(range(start, min(start + batch, len(pairs))))
             cond = self.conditioning(facts, signals, rows)
             drafts = self._texts(self.generator.generate(cond, method, **decoding), facts, rows)
             if not verify:
                 texts += drafts
+                fell_back += [False] * len(drafts)
                 continue
             chosen: list[str | None] = [
                 text if self._verified(text, pairs[r]) else None
@@ -241,11 +261,12 @@ class Explainer:
                     if chosen[k] is None and self._verified(text, pairs[rows[k]]):
                         chosen[k] = text
             for k, r in enumerate(rows):
+                fell_back.append(chosen[k] is None)
                 if chosen[k] is None:
                     self.fallbacks += 1
                     chosen[k] = template_reason(facts[r])
             texts += [c for c in chosen if c is not None]
-        return texts
+        return texts, fell_back
 
     def _verified(self, text: str, pair: Example) -> bool:
         return self.checker.check(text, pair.history, pair.item, pair.ratings).faithful

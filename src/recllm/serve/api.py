@@ -383,29 +383,49 @@ class Recommender:
         ]
 
     def _explain(self, user: _History, item: int) -> ExplanationResult:
-        key = (user.user_id or "", str(self.catalog.item_ids[item]), user.key())
-        cached = self._explanations.get(key)
-        if cached is not None:
-            self.cache_hits += 1
-            return replace(cached, cached=True)
-        self.cache_misses += 1
-        pair = Example(-1, item, user.items, user.ratings, "", ())
-        explained: Explained
+        return self._explain_many(user, [item])[0]
+
+    def _explain_many(self, user: _History, items: Sequence[int]) -> list[ExplanationResult]:
+        """Explanations of ``items`` for one history: cached ones as they are, the rest
+        written together in one batch."""
+        keys = [(user.user_id or "", str(self.catalog.item_ids[i]), user.key()) for i in items]
+        results: list[ExplanationResult | None] = []
+        for key in keys:
+            cached = self._explanations.get(key)
+            results.append(None if cached is None else replace(cached, cached=True))
+        self.cache_hits += sum(r is not None for r in results)
+        missing = [k for k, r in enumerate(results) if r is None]
+        self.cache_misses += len(missing)
+        pairs = [Example(-1, items[k], user.items, user.ratings, "", ()) for k in missing]
+        for k, explained in zip(missing, self._explained(pairs), strict=True):
+            item = items[k]
+            result = ExplanationResult(
+                str(self.catalog.item_ids[item]),
+                str(self.catalog.titles[item]),
+                explained.text,
+                explained.verified,
+                explained.source,
+                explained.claims,
+            )
+            self._explanations[keys[k]] = result
+            results[k] = result
+        return [r for r in results if r is not None]
+
+    def _explained(self, pairs: list[Example]) -> list[Explained]:
+        """The trained explainer's sentences, or the template's without one."""
+        if not pairs:
+            return []
         if self.explainer is not None:
-            explained = self.explainer.explain_checked(pair)
-        else:
-            text = template_reason(facts_for(self.catalog, user.items, item, user.ratings))
-            explained = describe(self.checker, text, pair, "template")
-        result = ExplanationResult(
-            str(self.catalog.item_ids[item]),
-            str(self.catalog.titles[item]),
-            explained.text,
-            explained.verified,
-            explained.source,
-            explained.claims,
-        )
-        self._explanations[key] = result
-        return result
+            return self.explainer.explain_checked(pairs)
+        return [
+            describe(
+                self.checker,
+                template_reason(facts_for(self.catalog, p.history, p.item, p.ratings)),
+                p,
+                "template",
+            )
+            for p in pairs
+        ]
 
     def _answer(self, route: Route, user: _History, k: int | None) -> Answer:
         """Recommend and/or explain as the route says; the ranking is fixed before any
@@ -436,7 +456,7 @@ class Recommender:
         ranked = self._rank(seeded, route.slots, size, empty, notes)
         explanations: tuple[ExplanationResult, ...] = ()
         if route.intent is Intent.RECOMMEND_AND_EXPLAIN:
-            explanations = tuple(self._explain(user, self._index[r.item_id]) for r in ranked)
+            explanations = tuple(self._explain_many(user, [self._index[r.item_id] for r in ranked]))
         return _answer(route, tuple(ranked), explanations, tuple(notes))
 
     def _validated_items(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
