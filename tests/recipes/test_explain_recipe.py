@@ -117,9 +117,12 @@ def test_checked_explanations_are_written_in_one_batch_and_say_their_source(
     assert [e.source for e in checked] == ["generator", "generator", "template"]
     assert [e.text for e in checked[:2]] == ["s0", "g1"]
     template = checked[2]
-    assert template.verified == explainer.checker.check(
-        template.text, pairs[2].history, pairs[2].item, pairs[2].ratings
-    ).faithful
+    assert (
+        template.verified
+        == explainer.checker.check(
+            template.text, pairs[2].history, pairs[2].item, pairs[2].ratings
+        ).faithful
+    )
 
 
 def test_bad_requests(explainer_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,8 +16,8 @@ import argparse
 import random
 import tempfile
 import time
-from importlib.metadata import version as _version
 from collections.abc import Callable
+from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any
 
