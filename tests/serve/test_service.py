@@ -134,7 +134,7 @@ def test_metrics_and_docs(server: Server) -> None:
     assert 'recllm_requests_total{method="POST",route="/v1/recommend",status="200"}' in text
     assert 'recllm_request_seconds_bucket{le="0.05",route="/v1/recommend"}' in text
     assert "recllm_model_info{" in text and 'kind="teacher"' in text
-    assert 'recllm_explanation_cache{result="hit"}' in text
+    assert 'recllm_explanation_cache_total{result="hit"} 0.0' in text
     assert "swagger" in httpx.get(f"{server.url}/docs").text.lower()
     spec = httpx.get(f"{server.url}/openapi.json").json()
     assert {"/v1/recommend", "/v1/explain", "/v1/ask", "/v1/events", "/v1/items"} <= set(
@@ -216,3 +216,7 @@ def test_workers_share_events_and_added_items(bundle: Path, tmp_path: Path) -> N
             assert httpx.get(f"{server.url}/v1/items/shared-1").status_code == 200
             again = post(server, "/v1/recommend", {"user_id": "4"})
             assert again.json()["history_length"] == base + 1
+        # /metrics sums both workers, whichever of them answers the scrape
+        counted = 'recllm_requests_total{method="POST",route="/v1/recommend",status="200"} 13.0'
+        for _ in range(6):
+            assert counted in httpx.get(f"{server.url}/metrics").text

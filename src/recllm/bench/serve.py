@@ -113,7 +113,7 @@ def cache_counts(url: str) -> dict[str, int]:
         text = response.read().decode()
     for line in text.splitlines():
         for result in counts:
-            if line.startswith(f'recllm_explanation_cache{{result="{result}"}}'):
+            if line.startswith(f'recllm_explanation_cache_total{{result="{result}"}}'):
                 counts[result] = int(float(line.split()[-1]))
     return counts
 

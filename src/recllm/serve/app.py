@@ -26,10 +26,11 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recllm import __version__
@@ -161,6 +162,7 @@ class Measure:
             path = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.latency.labels(path).observe(time.perf_counter() - begin)
             self.metrics.requests.labels(path, scope["method"], str(status)).inc()
+            self.metrics.mirror()
 
 
 class _BodyTooLarge(Exception):
@@ -171,10 +173,21 @@ def _too_large(limit: int) -> JSONResponse:
     return JSONResponse({"detail": f"request body is larger than {limit} bytes"}, 413)
 
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 class _Metrics:
-    """Prometheus metrics of one app (its own registry, so apps do not share counters)."""
+    """Prometheus metrics of one app (its own registry, so apps do not share counters).
+
+    With several workers (``PROMETHEUS_MULTIPROC_DIR`` set by :func:`serve`), every
+    worker writes its values to that folder and ``/metrics`` adds them up across
+    workers, whichever worker answers the scrape. So the recommender's own tallies
+    (explanation cache, catalogue size, bundle) are mirrored into metrics after each
+    request rather than read at scrape time, which would see one worker only.
+    """
 
     def __init__(self, state: ServiceState) -> None:
+        self.state = state
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "recllm_requests",
@@ -189,48 +202,71 @@ class _Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(state))
+        self.cache = Counter(
+            "recllm_explanation_cache",
+            "Explanation cache lookups",
+            ["result"],
+            registry=self.registry,
+        )
+        self.items = Gauge(
+            "recllm_catalogue_items",
+            "Items served (per worker)",
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+        self.model = Gauge(
+            "recllm_model_info",
+            "The served bundle (per worker): 1 for the bundle it serves now",
+            ["dataset", "kind", "source_commit", "created", "package_version"],
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+        self._seen: tuple[int, int, int] = (-1, 0, 0)  # recommender id, hits, misses
+        self._model_labels: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
 
-
-class _StateCollector:
-    """Gauges read from the live recommender at scrape time."""
-
-    def __init__(self, state: ServiceState) -> None:
-        self.state = state
-
-    def collect(self) -> Any:
+    def mirror(self) -> None:
+        """Carry the recommender's tallies into the metrics (cheap: called per request)."""
         rec = self.state.recommender
+        with self._lock:
+            if self._seen[0] != id(rec):  # a reload: a new recommender counts from zero
+                self._seen = (id(rec), 0, 0)
+                self._show_model(rec)
+            _, hits, misses = self._seen
+            self.cache.labels("hit").inc(max(rec.cache_hits - hits, 0))
+            self.cache.labels("miss").inc(max(rec.cache_misses - misses, 0))
+            self._seen = (id(rec), rec.cache_hits, rec.cache_misses)
+            self.items.set(rec.n_items)
+
+    def _show_model(self, rec: Recommender) -> None:
         info = rec.info
         models = info.get("models", {}).get("recommender", {})
-        model = GaugeMetricFamily(
-            "recllm_model_info",
-            "The served bundle",
-            labels=["dataset", "kind", "source_commit", "created", "package_version"],
+        labels = (
+            str(info.get("dataset", "")),
+            str(models.get("kind", "")),
+            str(info.get("source_commit", "")),
+            str(info.get("created", "")),
+            __version__,
         )
-        model.add_metric(
-            [
-                str(info.get("dataset", "")),
-                str(models.get("kind", "")),
-                str(info.get("source_commit", "")),
-                str(info.get("created", "")),
-                __version__,
-            ],
-            1.0,
-        )
-        yield model
-        hits = GaugeMetricFamily(
-            "recllm_explanation_cache", "Explanation cache lookups", labels=["result"]
-        )
-        hits.add_metric(["hit"], float(rec.cache_hits))
-        hits.add_metric(["miss"], float(rec.cache_misses))
-        yield hits
-        yield GaugeMetricFamily("recllm_catalogue_items", "Items served", value=rec.n_items)
+        if self._model_labels is not None and self._model_labels != labels:
+            self.model.labels(*self._model_labels).set(0)
+        self.model.labels(*labels).set(1)
+        self._model_labels = labels
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this app, summed over workers when there are several."""
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
 
 
 def create_app(settings: ServiceSettings, recommender: Recommender | None = None) -> FastAPI:
     """The service over ``settings.bundle`` (or an already loaded ``recommender``)."""
     state = ServiceState(settings, recommender)
     metrics = _Metrics(state)
+    metrics.mirror()
     app = FastAPI(
         title="RecLLM-Adapter",
         version=__version__,
@@ -314,7 +350,8 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        metrics.mirror()
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -11,12 +11,13 @@ import json
 import logging
 import os
 import signal
+import tempfile
 import threading
 from dataclasses import asdict
 from pathlib import Path
 
 from recllm.bundle.format import read_manifest
-from recllm.serve.app import ServiceSettings, ServiceState, create_app
+from recllm.serve.app import MULTIPROCESS_ENV, ServiceSettings, ServiceState, create_app
 
 log = logging.getLogger(__name__)
 GRACEFUL_SECONDS = 30
@@ -46,15 +47,18 @@ def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> 
     read_manifest(Path(settings.bundle))  # one-line error if unusable
     if workers > 1:
         os.environ["RECLLM_SERVE_SETTINGS"] = json.dumps(asdict(settings))
-        uvicorn.run(
-            "recllm.serve.server:worker_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            log_level="info",
-        )
+        # The workers' metrics meet in one folder, so /metrics sums them (see _Metrics).
+        with tempfile.TemporaryDirectory(prefix="recllm-metrics-") as metrics_dir:
+            os.environ[MULTIPROCESS_ENV] = metrics_dir
+            uvicorn.run(
+                "recllm.serve.server:worker_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                log_level="info",
+            )
         return
     app = create_app(settings)
     reload_on_sighup(app.state.service)
