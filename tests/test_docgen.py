@@ -102,3 +102,28 @@ def test_table_cells_come_from_records() -> None:
         "| a | 0.123 | 1,234 |",
         "| b |  |  |",
     ]
+
+
+def test_serving_targets_compare_each_students_p99_with_its_aim(tmp_path: Path) -> None:
+    from recllm.docgen.bench_tables import serving
+
+    def record(name: str, kind: str, p99: float) -> dict:
+        levels = {"concurrency_1": {"p99_ms": p99}, "concurrency_16": {"p99_ms": p99}}
+        http = {e: levels for e in ("recommend", "explain", "ask")}
+        return {
+            "name": name,
+            "recommender": {"kind": kind},
+            "http": http,
+            "python_api": {},
+            "server_peak_rss_mb": 100,
+        }
+
+    (tmp_path / "serve").mkdir()
+    (tmp_path / "serve" / "s.json").write_text(json.dumps(record("s", "student", 60.0)))
+    (tmp_path / "serve" / "t.json").write_text(json.dumps(record("t", "teacher", 1.0)))
+    rows = [r for r in serving(tmp_path)["serve_targets"].splitlines() if r.startswith("| s:")]
+    assert rows == [
+        "| s: recommend, concurrency 16 | 50 | 60.0 | no |",
+        "| s: explain, concurrency 1 | 100 | 60.0 | yes |",
+        "| s: ask, concurrency 1 | 100 | 60.0 | yes |",
+    ]

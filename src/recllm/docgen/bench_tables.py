@@ -154,10 +154,45 @@ def serving(results: Path) -> dict[str, str]:
         Column("server peak MB", "rss", fmt=".0f"),
     ]
     if not rows:
-        return {"serve": "No `recllm bench serve` results yet.\n"}
+        return {"serve": "No `recllm bench serve` results yet.\n", "serve_targets": ""}
     return {
-        "serve": table(rows, columns, "bundle: endpoint, load") + source_line(files, results.parent)
+        "serve": table(rows, columns, "bundle: endpoint, load")
+        + source_line(files, results.parent),
+        "serve_targets": _serving_targets(files, results.parent),
     }
+
+
+# The serving issue's latency aims: (endpoint, concurrency level, p99 bound in ms).
+SERVE_TARGETS = (
+    ("recommend", "concurrency_16", 50.0),
+    ("explain", "concurrency_1", 100.0),
+    ("ask", "concurrency_1", 100.0),
+)
+
+
+def _serving_targets(files: list[Path], root: Path) -> str:
+    """The distilled students' p99 latencies against the aims, read from the same files."""
+    rows: list[tuple[str, Record]] = []
+    used = []
+    for file in files:
+        record = read_record(file)
+        if get(record, "recommender/kind") != "student":
+            continue
+        used.append(file)
+        for endpoint, level, bound in SERVE_TARGETS:
+            p99 = get(record, f"http/{endpoint}/{level}/p99_ms")
+            if p99 is None:
+                continue
+            label = f"{record['name']}: {endpoint}, {level.replace('_', ' ')}"
+            rows.append((label, {"aim": bound, "p99": p99, "met": "yes" if p99 < bound else "no"}))
+    if not rows:
+        return ""
+    columns = [
+        Column("p99 aimed below, ms", "aim", fmt=".0f"),
+        Column("p99 measured, ms", "p99", fmt=".1f"),
+        text("met", "met"),
+    ]
+    return table(rows, columns, "student bundle: endpoint, load") + source_line(used, root)
 
 
 def _api_latency(record: Record) -> str:
