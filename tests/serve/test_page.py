@@ -97,7 +97,9 @@ def test_a_known_user_sees_reasons_asks_and_records(
     # the facts behind the first reason, on demand
     first = cards[0]
     assert reasons[0]["claims"]
-    assert not any(f.is_displayed() for f in first.find_elements("css selector", "details.facts li"))
+    assert not any(
+        f.is_displayed() for f in first.find_elements("css selector", "details.facts li")
+    )
     first.find_element("css selector", "details.facts summary").click()
     facts = first.find_elements("css selector", "details.facts li")
     assert len(facts) == len(reasons[0]["claims"]) and all(f.is_displayed() for f in facts)
@@ -107,7 +109,7 @@ def test_a_known_user_sees_reasons_asks_and_records(
 
     # a query in words: the routed intent and slots, then the answer, as the API gives them
     for text in ("something like Movie 3", "what is the weather in Paris today"):
-        answer = api.ask(text, user_id="1")
+        answer = api.ask(text, user_id="1", k=K)
         box = by_id(browser, "ask-text")
         box.clear()
         box.send_keys(text + "\n")
@@ -160,9 +162,7 @@ def _asked(driver: Any) -> str:
     return str(by_id(driver, "ask-text").get_attribute("value"))
 
 
-def test_an_anonymous_history_and_plain_errors(
-    bundle: Path, tmp_path: Path, browser: Any
-) -> None:
+def test_an_anonymous_history_and_plain_errors(bundle: Path, tmp_path: Path, browser: Any) -> None:
     from selenium.webdriver.common.keys import Keys
 
     with Server(bundle, tmp_path / "events.sqlite") as server:
@@ -183,7 +183,10 @@ def test_an_anonymous_history_and_plain_errors(
             focused = browser.switch_to.active_element
             assert focused.get_attribute("data-item-id") == item
             focused.send_keys(Keys.ENTER)
-            wait(browser, lambda d, i=item: css(d, "#history li")[0].get_attribute("data-item-id") == i)
+            wait(
+                browser,
+                lambda d, i=item: css(d, "#history li")[0].get_attribute("data-item-id") == i,
+            )
         assert len(css(browser, "#history li")) == 2
         cards = wait(browser, reasons_done)
         expected = Recommender.load(bundle).recommend(history=["5", "6"], k=K)

@@ -16,10 +16,11 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import (
@@ -44,8 +45,8 @@ from recllm.serve.schemas import (
     HistoryOut,
     HistoryPage,
     ItemMatches,
-    ItemSearch,
     ItemsBody,
+    ItemSearch,
     RecommendBody,
     ReloadBody,
     UserMatches,
@@ -83,7 +84,7 @@ class ServiceState:
         # brings its own OpenMP team and they fight over the cores (measured: a verified
         # explanation took 2-4x longer with 2 threads than with 1 on 2 cores).
         torch.set_num_threads(settings.threads)
-        self.store = SQLiteStore(FilePath(settings.store))
+        self.store = SQLiteStore(Path(settings.store))
         self.recommender = recommender or self._load(settings.bundle)
         self.loaded_at = time.time()
         self._reloading = threading.Lock()
@@ -308,11 +309,13 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     @app.get("/v1/users", dependencies=user)
     def find_users(search: Annotated[UserSearch, Query()]) -> UserMatches:
         """Known user ids starting with ``prefix``."""
-        return UserMatches(prefix=search.prefix, users=current().find_users(search.prefix, search.limit))
+        return UserMatches(
+            prefix=search.prefix, users=current().find_users(search.prefix, search.limit)
+        )
 
     @app.get("/v1/users/{user_id}/history", dependencies=user)
     def user_history(
-        user_id: Annotated[str, Path(min_length=1, max_length=200)],
+        user_id: Annotated[str, PathParam(min_length=1, max_length=200)],
         page: Annotated[HistoryPage, Query()],
     ) -> HistoryOut:
         """A known user's most recent items, newest first."""

@@ -93,7 +93,7 @@ function debounce(fn, ms) {
 }
 
 function stars(rating) {
-  if (rating === null || rating === undefined) return "no rating";
+  if (rating === null || rating === undefined) return state.info.rating_max ? "no rating" : "";
   return "★".repeat(Math.round(rating)) + " " + rating;
 }
 
@@ -161,11 +161,15 @@ function who() {
 async function findUsers() {
   const prefix = $("user-id").value.trim();
   const list = $("user-matches");
-  if (!prefix) {
+  if (!prefix || prefix === state.userId) {
     list.replaceChildren();
     return;
   }
   const found = await api("v1/users?limit=8&prefix=" + encodeURIComponent(prefix));
+  if ($("user-id").value.trim() !== prefix || prefix === state.userId) {
+    list.replaceChildren(); // typed on meanwhile, or this user was just chosen
+    return;
+  }
   if (found.users.length === 0) {
     list.replaceChildren(el("li", { class: "none" }, "No known user id starts with “" + prefix + "”."));
     return;
@@ -371,7 +375,7 @@ async function ask(text) {
   if (!state.info.router) throw new ServiceError("This bundle has no router, so it cannot read queries in words.");
   const box = $("ask-result");
   box.replaceChildren(el("p", {}, "Routing the query…"));
-  const answer = await api("v1/ask", { ...target, text: text });
+  const answer = await api("v1/ask", { ...target, text: text, k: Number($("k").value) });
   box.replaceChildren(...renderAnswer(answer));
 }
 
@@ -387,7 +391,7 @@ function renderAnswer(answer) {
     el("dt", {}, "Title"), el("dd", { id: "slot-item" }, item),
     el("dt", {}, "Genres"), el("dd", { id: "slot-genre" }, s.genre.length ? s.genre.join(", ") : "any"),
     el("dt", {}, "Years"), el("dd", { id: "slot-years" }, years),
-    el("dt", {}, "How many"), el("dd", { id: "slot-k" }, s.k === null ? "default" : String(s.k)));
+    el("dt", {}, "How many"), el("dd", { id: "slot-k" }, s.k === null ? "not said (" + $("k").value + ")" : String(s.k)));
   const parts = [el("h3", {}, "What the router read"), route];
   if (answer.notes.length) parts.push(el("ul", { class: "notes" }, answer.notes.map((n) => el("li", {}, n))));
   if (answer.intent === "out_of_scope") {
