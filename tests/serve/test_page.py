@@ -171,6 +171,7 @@ def test_an_anonymous_history_and_plain_errors(bundle: Path, tmp_path: Path, bro
         by_id(browser, "user-id").send_keys("nobody" + Keys.ENTER)
         alert = wait(browser, lambda d: by_id(d, "error") if by_id(d, "error").text else None)
         assert "unknown user 'nobody'" in alert.text
+        assert not css(browser, "#history li") and not css(browser, "#recs li")
 
         # anonymous: build a history by title search, keyboard only
         css(browser, "input[name=mode][value=anonymous]")[0].click()
@@ -206,3 +207,74 @@ def test_an_anonymous_history_and_plain_errors(bundle: Path, tmp_path: Path, bro
         by_id(browser, "ask-text").send_keys("something like Movie 3" + Keys.ENTER)
         alert = wait(browser, lambda d: by_id(d, "error") if by_id(d, "error").text else None)
         assert "did not answer" in alert.text
+
+
+UNNAMED_CONTROLS = """
+return [...document.querySelectorAll("input, select, button, textarea, summary")]
+  .filter((c) => c.getClientRects().length > 0)
+  .filter((c) => {
+    const labels = c.labels ? [...c.labels].map((l) => l.textContent.trim()).join(" ") : "";
+    const own = ["BUTTON", "SUMMARY"].includes(c.tagName) ? c.textContent.trim() : "";
+    return !(c.getAttribute("aria-label") || labels || own);
+  })
+  .map((c) => c.outerHTML);
+"""
+FOREIGN_URLS = """
+const urls = performance.getEntriesByType("resource").map((e) => e.name)
+  .concat([...document.querySelectorAll("[src], [href]")].map((e) => e.src || e.href));
+return urls.filter((u) => !u.startsWith(location.origin + "/") && !u.startsWith("data:"));
+"""
+OVERFLOW = """
+const width = document.documentElement.clientWidth;
+const wide = [...document.querySelectorAll("body *")]
+  .filter((e) => e.getClientRects().length > 0 && e.getBoundingClientRect().right > width + 1)
+  .map((e) => e.tagName + "#" + e.id + "." + e.className);
+return [document.documentElement.scrollWidth, width, wide];
+"""
+
+
+def test_a_phone_sized_window_by_keyboard_alone(server: Server) -> None:
+    """A 360 px wide window, driven with the keyboard only: every control has a name, nothing
+    is wider than the screen, and every asset comes from the service itself (no CDN)."""
+    from selenium.webdriver.common.keys import Keys
+
+    driver = headless_chromium(500, 800)  # a window is at least 500 px wide: emulate a phone
+    metrics = {"width": 360, "height": 800, "deviceScaleFactor": 1, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        open_page(driver, server)
+        by_id(driver, "user-id").send_keys("2" + Keys.ENTER)
+        cards = wait(driver, reasons_done)
+        assert all(c.find_element("css selector", ".reason").text for c in cards)
+        by_id(driver, "title-q").send_keys("movie 7")
+        wait(driver, lambda d: _first_match(d) == "7")
+        by_id(driver, "ask-text").send_keys("something like Movie 3" + Keys.ENTER)
+        wait(driver, lambda d: css(d, "#ask-intent"))
+
+        assert driver.execute_script(UNNAMED_CONTROLS) == []
+        assert driver.execute_script(FOREIGN_URLS) == []
+        scroll_width, width, wide = driver.execute_script(OVERFLOW)
+        assert width <= 360 and scroll_width <= width and wide == []
+
+        # Tab from "How many" to the first card's record button, open its facts, record it
+        top = cards[0].get_attribute("data-item-id")
+        focused = by_id(driver, "k")
+        focused.send_keys(Keys.ESCAPE)  # focus the select without changing it
+        for _ in range(6):
+            driver.switch_to.active_element.send_keys(Keys.TAB)
+            focused = driver.switch_to.active_element
+            if "record" in (focused.get_attribute("class") or ""):
+                break
+        assert "record" in focused.get_attribute("class")
+        assert focused.find_element("xpath", "ancestor::li").get_attribute("data-item-id") == top
+        focused.send_keys(Keys.TAB)
+        summary = driver.switch_to.active_element
+        assert summary.tag_name == "summary"
+        summary.send_keys(Keys.ENTER)
+        assert cards[0].find_element("css selector", "details.facts").get_attribute("open")
+        summary.send_keys(Keys.SHIFT, Keys.TAB)
+        driver.switch_to.active_element.send_keys(Keys.ENTER)
+        wait(driver, lambda d: css(d, "#history li")[0].get_attribute("data-item-id") == top)
+        assert "Recorded for user 2" in by_id(driver, "status").text
+    finally:
+        driver.quit()

@@ -184,7 +184,16 @@ async function chooseUser(id) {
   $("user-matches").replaceChildren();
   state.userId = id;
   state.anonymous = [];
-  await refresh();
+  try {
+    await refresh();
+  } catch (error) {
+    state.userId = null; // unknown id or service down: show nobody rather than a stale list
+    $("history").replaceChildren();
+    $("recs").replaceChildren();
+    $("recs-summary").textContent = "";
+    $("history-summary").textContent = "Choose a user above.";
+    throw error;
+  }
 }
 
 async function findTitles() {
@@ -233,7 +242,7 @@ function setMode(value) {
   for (const id of ["user-form", "user-hint", "user-matches"]) $(id).hidden = !known;
   $("user-id").value = "";
   $("user-matches").replaceChildren();
-  refresh().catch(showError);
+  guarded(refresh); // an old error (say, an unknown user) goes with the old mode
 }
 
 // -- history and recommendations ------------------------------------------------------------
