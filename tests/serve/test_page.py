@@ -90,8 +90,10 @@ def test_a_known_user_sees_reasons_asks_and_records(
     titles = [c.find_element("css selector", ".title").text for c in cards]
     assert titles == [i.title for i in expected.items]
     reasons = [explain(server, "1", item.item_id) for item in expected.items]
-    for card, reason in zip(cards, reasons, strict=True):
+    for card, reason, item in zip(cards, reasons, expected.items, strict=True):
         assert card.find_element("css selector", ".reason").text == reason["text"] != ""
+        score = card.find_element("css selector", ".score").text.removeprefix("score ")
+        assert abs(float(score) - item.score) < 0.006
         mark = "ok" if reason["verified"] else "no"
         assert card.find_elements("css selector", f".badge.{mark}")
     # the facts behind the first reason, on demand
@@ -108,17 +110,22 @@ def test_a_known_user_sees_reasons_asks_and_records(
     assert f"{expected.history_length} items" in by_id(browser, "history-summary").text
 
     # a query in words: the routed intent and slots, then the answer, as the API gives them
-    for text in ("something like Movie 3", "what is the weather in Paris today"):
+    for text, in_scope in (
+        ("something like Movie 3", True),
+        ("what is the weather in Paris today", False),
+    ):
         answer = api.ask(text, user_id="1", k=K)
+        assert (answer.intent != "out_of_scope") == in_scope
         box = by_id(browser, "ask-text")
         box.clear()
         box.send_keys(text + "\n")
         wait(browser, lambda d, a=answer: _shows_answer(d, a))
-        if answer.slots["item"] is not None:
-            assert answer.slots["item"]["title"] in by_id(browser, "slot-item").text
         shown = [li.get_attribute("data-item-id") for li in css(browser, "#ask-items li")]
         assert shown == [i.item_id for i in answer.items]
-        if answer.intent == "out_of_scope":
+        if in_scope:
+            assert answer.slots["item"] is not None and shown
+            assert answer.slots["item"]["title"] in by_id(browser, "slot-item").text
+        else:  # a plain sentence, nothing ranked
             assert "outside what the service does" in by_id(browser, "ask-result").text
 
     # record the top item as watched with 4 stars: history and recommendations change
@@ -130,6 +137,7 @@ def test_a_known_user_sees_reasons_asks_and_records(
     after = wait(browser, reasons_done)
     assert top not in [c.get_attribute("data-item-id") for c in after]
     assert "Recorded" in by_id(browser, "status").text
+    assert "★★★★ 4" in css(browser, "#history li")[0].text  # ratings shown where known
     stored = httpx.get(f"{server.url}/v1/users/1/history?limit=1", timeout=30).json()
     assert stored["items"][0] == {"item_id": top, "title": titles[0], "rating": 4.0}
     assert stored["length"] == expected.history_length + 1
