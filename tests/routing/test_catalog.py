@@ -74,3 +74,37 @@ def test_genres_and_errors() -> None:
     assert {"Nails", "Skin Care", "Moisturizers"} <= set(product_catalog().genres)
     with pytest.raises(RecLLMError, match="no 'title' column"):
         Catalog("x", pd.DataFrame({"item_id": ["1"]}))
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("toy", "Toy Story"),  # an unfinished word
+        ("usual sus", "The Usual Suspects"),
+        ("the usual suspects", "The Usual Suspects"),
+        ("usual suspcts", "The Usual Suspects"),  # a typo in a finished word
+        ("se7en", "Seven (Se7en)"),
+        ("stra wars", "Star Wars"),  # a typo in the first word
+    ],
+)
+def test_search_finds_titles_while_typing_and_with_typos(query: str, first: str) -> None:
+    catalog = movie_catalog()
+    found = catalog.search(query)
+    assert found, query
+    assert catalog.titles[found[0][0]] == first
+    assert all(0 < score <= 100 for _, score in found)
+
+
+def test_search_ranks_exact_titles_then_popularity_and_bounds_its_answer() -> None:
+    catalog = movie_catalog()
+    sabrinas = catalog.search("sabrina")
+    assert [catalog.item_ids[c] for c, _ in sabrinas[:2]] == ["5", "4"]  # 9 before 5 users
+    assert sabrinas[0][1] == 100.0
+    assert catalog.search("s", limit=10) == []  # too short to mean anything
+    assert catalog.search("the") == []  # articles only
+    assert catalog.search("zzzz qqqq") == []
+    assert len(catalog.search("sabrina", limit=1)) == 1
+    products = product_catalog()
+    assert [products.item_ids[c] for c, _ in products.search("seche vite top")] == ["a", "b"]
+    nails = products.search("seche vit top coat nial")  # two typos among the words
+    assert products.item_ids[nails[0][0]] == "a"

@@ -16,6 +16,7 @@ from recllm.recipes.inference import load_run, recommend, resolve_items, user_hi
 from recllm.routing.router import Router
 from recllm.routing.schema import Intent
 from recllm.serve.api import Filters, InvalidRequestError, NotFoundError, Recommender
+from recllm.serve.results import PastItem
 
 
 @pytest.fixture()
@@ -126,6 +127,28 @@ def test_filters_apply_as_the_router_slots_do(rec: Recommender) -> None:
     assert top[0].item_id not in [i.item_id for i in kept]
 
 
+def test_lookups_find_titles_users_and_recent_history(rec: Recommender) -> None:
+    found = rec.find_items("movie 12")
+    assert (found[0].item_id, found[0].title, found[0].score) == ("12", "Movie 12", 100.0)
+    assert found[0].year == 1992 and found[0].genres
+    assert rec.find_items("moive 12")[0].item_id == "12"  # a typo
+    assert len(rec.find_items("movie", limit=3)) == 3
+    assert rec.find_users("1", limit=3) == ["1", "10", "11"]  # shortest ids first
+    assert rec.find_users("zz") == []
+    assert len(rec.find_users("", limit=50)) == rec.n_users == 40
+    rec.record("web-1", "5")  # a user only the event store knows is found by its id
+    assert rec.find_users("web-1") == ["web-1"]
+    length = rec.recommend(user_id="1").history_length
+    recent = rec.history("1", limit=2)
+    assert recent.length == length and len(recent.items) == 2
+    rec.record("1", "7", rating=4)
+    newest = rec.history("1", limit=1)
+    assert newest.length == length + 1
+    assert newest.items[0] == PastItem("7", "Movie 7", 4.0)
+    assert newest.items[0] != recent.items[0]
+    assert len(rec.history("1", limit=10_000).items) == length + 1
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
@@ -157,6 +180,10 @@ def test_filters_apply_as_the_router_slots_do(rec: Recommender) -> None:
         (lambda r: r.record(" ", "1"), InvalidRequestError, "user_id must be a non-empty"),
         (lambda r: r.add_items([{"item_id": "n"}]), InvalidRequestError, "title"),
         (lambda r: r.add_items([]), InvalidRequestError, "non-empty list"),
+        (lambda r: r.find_items("movie", limit=0), InvalidRequestError, "limit must be"),
+        (lambda r: r.find_users("1", limit=51), InvalidRequestError, "limit must be"),
+        (lambda r: r.history("nobody"), NotFoundError, "unknown user 'nobody'"),
+        (lambda r: r.history("1", limit=True), InvalidRequestError, "limit must be"),
     ],
 )
 def test_bad_requests_name_the_problem(rec: Recommender, call, error, message: str) -> None:

@@ -4,9 +4,11 @@ durable events across ``kill -9``, and hot reload with no failed request."""
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -48,6 +50,51 @@ def test_http_answers_match_the_python_api(server: Server, bundle: Path) -> None
     assert answer.status_code == 200
     assert {"intent", "confidence", "slots", "items", "explanations", "notes"} <= set(answer.json())
     assert httpx.get(f"{server.url}/v1/items/{item}").json()["item_id"] == item
+
+
+def test_lookup_routes_and_the_page(server: Server) -> None:
+    get = partial(httpx.get, timeout=30.0)
+    items = get(f"{server.url}/v1/items", params={"q": "moive 12", "limit": 3}).json()
+    assert items["query"] == "moive 12" and items["items"][0]["item_id"] == "12"
+    assert set(items["items"][0]) == {"item_id", "title", "score", "year", "genres"}
+    users = get(f"{server.url}/v1/users", params={"prefix": "2", "limit": 2}).json()
+    assert users == {"prefix": "2", "users": ["2", "20"]}
+    history = get(f"{server.url}/v1/users/3/history", params={"limit": 2}).json()
+    assert history["user_id"] == "3" and len(history["items"]) == 2 and history["length"] > 2
+    ready = get(f"{server.url}/readyz").json()
+    assert ready["users"] == 40 and ready["rating_max"] == 5.0
+    page = get(f"{server.url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    # every asset is served by the app itself: nothing to fetch from the internet
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert "static/app.js" in assets and "static/app.css" in assets
+    assert not [a for a in assets if re.match(r"(https?:)?//", a)]
+    for asset in assets:
+        if asset.startswith("static/"):
+            assert get(f"{server.url}/{asset}").status_code == 200
+    assert "/" not in get(f"{server.url}/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "names"),
+    [
+        ("/v1/items?q=", 422, "q"),
+        ("/v1/items?q=movie&limit=0", 422, "limit"),
+        ("/v1/items?q=movie&limit=51", 422, "limit"),
+        ("/v1/items?q=movie&colour=red", 422, "colour"),
+        ("/v1/items", 422, "q"),
+        ("/v1/users?limit=999", 422, "limit"),
+        ("/v1/users/nobody/history", 404, "'nobody'"),
+        ("/v1/users/1/history?limit=0", 422, "limit"),
+        ("/v1/users/1/history?limit=x", 422, "limit"),
+    ],
+)
+def test_lookups_refuse_bad_input_by_name(
+    server: Server, path: str, status: int, names: str
+) -> None:
+    got = httpx.get(f"{server.url}{path}", timeout=30.0)
+    assert got.status_code == status
+    assert names in got.json()["detail"]
 
 
 def test_events_are_reflected_by_the_next_recommendation(server: Server) -> None:

@@ -5,13 +5,18 @@ item references), ``genres`` or ``categories`` (comma-separated) and ``year`` wh
 Title mentions resolve in three steps, strongest first: an exact match of a normalised
 title or alias, a fuzzy match (typos), then containment of every mentioned word in a title
 (how people refer to long product names). Anything weaker is reported as not found.
+:meth:`Catalog.search` ranks titles for someone still typing (the web page's type-ahead)
+with the same normalisation and fuzzy scorer family.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import islice, takewhile
 
 import numpy as np
 import pandas as pd
@@ -26,6 +31,10 @@ GENRE_COLUMNS = ("genres", "categories")
 FUZZY_CUTOFF = 86.0  # fuzz.ratio: "forest gump" vs "forrest gump" scores 95.7
 MAX_CANDIDATES = 5
 SHORT_TITLE_WORDS = 8
+SEARCH_CUTOFF = 80.0  # fuzz.WRatio of a typed query against a whole title ("forest gump": 96)
+WORD_PREFIX_SCORE = 95.0  # every typed word starts a word of the title, the last maybe unfinished
+WORD_TYPO_SCORE = 90.0  # the same with a misspelt word read as its nearest title words
+WORD_TYPO_CUTOFF = 80.0  # fuzz.ratio of a typed word to a title word: "polsh" / "polish" 90.9
 
 # Everyday words for genres and categories, mapped to the catalogue's names. Entries whose
 # target a catalogue lacks are ignored, so one table serves every dataset.
@@ -173,6 +182,65 @@ class Catalog:
                 return self._pick(mention, sorted(common), 90.0, year)
         return ItemMention(mention, MentionStatus.NOT_FOUND)
 
+    def search(self, query: str, limit: int = 10) -> list[tuple[int, float]]:
+        """(item code, score 0-100) of the titles that match what someone is typing, best
+        first: titles in which every typed word starts a word (the last may be unfinished:
+        "maybelline masc"; a misspelt word counts for its nearest title words: "nail
+        polsh"), or a fuzzy match of the whole ("shawshank redemtion"); equally good matches
+        go by popularity. Under two letters matches nothing."""
+        key = normalise(query)
+        if len(key) < 2 or limit < 1:
+            return []
+        scores: dict[int, float] = {}
+        codes, exact = self._word_matches(key.split())
+        for code in codes:
+            whole = self._search_keys[code] == key
+            scores[code] = 100.0 if whole else WORD_PREFIX_SCORE if exact else WORD_TYPO_SCORE
+        fuzzy = process.extract(
+            key, self._search_keys, scorer=fuzz.WRatio, limit=None, score_cutoff=SEARCH_CUTOFF
+        )
+        for _, score, code in fuzzy:
+            scores[code] = max(scores.get(code, 0.0), float(score))
+        ranked = sorted(
+            scores.items(), key=lambda kv: (-round(kv[1]), -int(self.popularity[kv[0]]), kv[0])
+        )
+        return [(code, round(score, 1)) for code, score in ranked[:limit]]
+
+    @cached_property
+    def _search_keys(self) -> list[str]:
+        return [normalise(title) for title in self.titles]
+
+    @cached_property
+    def _title_words(self) -> tuple[list[str], dict[str, set[int]]]:
+        """The sorted words of all titles (for prefix look-up) and the items holding each."""
+        holders: dict[str, set[int]] = defaultdict(set)
+        for code, key in enumerate(self._search_keys):
+            for word in key.split():
+                holders[word].add(code)
+        return sorted(holders), holders
+
+    def _word_matches(self, words: list[str]) -> tuple[set[int], bool]:
+        """Items holding every word (the last as a prefix), and whether no word needed a
+        fuzzy stand-in."""
+        vocabulary, holders = self._title_words
+        found: set[int] | None = None
+        exact = True
+        for position, word in enumerate(words):
+            if position == len(words) - 1:  # the word being typed: any title word it begins
+                spelt = with_prefix(vocabulary, word)
+            else:
+                spelt = [word] if word in holders else []
+            if not spelt and len(word) >= 4:
+                near = process.extract(
+                    word, vocabulary, scorer=fuzz.ratio, limit=5, score_cutoff=WORD_TYPO_CUTOFF
+                )
+                spelt, exact = [w for w, _, _ in near], False
+            codes = set().union(*(holders[w] for w in spelt)) if spelt else set()
+            found = codes if found is None else found & codes
+            if not found:
+                return set(), exact
+        return found or set(), exact
+
     def _pick(self, mention: str, codes: list[int], score: float, year: int | None) -> ItemMention:
         """One item from equally good matches: the year decides, else the most popular."""
         if year is not None and len(codes) > 1:
@@ -185,6 +253,12 @@ class Catalog:
         return ItemMention(
             mention, status, best, str(self.item_ids[best]), str(self.titles[best]), score, others
         )
+
+
+def with_prefix(vocabulary: list[str], prefix: str) -> list[str]:
+    """The words of a sorted ``vocabulary`` that begin with ``prefix``."""
+    following = islice(vocabulary, bisect.bisect_left(vocabulary, prefix), None)
+    return list(takewhile(lambda word: word.startswith(prefix), following))
 
 
 _BRACKETED = re.compile(r"\(([^)]*)\)")

@@ -33,7 +33,7 @@ from recllm.explain.facts import facts_for
 from recllm.explain.faithfulness import FaithfulnessChecker
 from recllm.models.item_encoder import ItemEncodings, encode_items
 from recllm.models.sequential import score_history, top_k
-from recllm.routing.catalog import Catalog
+from recllm.routing.catalog import Catalog, with_prefix
 from recllm.routing.constraints import apply_constraints, satisfies
 from recllm.routing.router import Router
 from recllm.routing.schema import Intent, Route, Slots, named_item
@@ -41,14 +41,18 @@ from recllm.serve.results import (
     Answer,
     ExplanationResult,
     ItemInfo,
+    ItemMatch,
+    PastItem,
     RankedItem,
     Recommendation,
     RecordedEvent,
+    UserHistory,
 )
 from recllm.serve.store import EventStore, SQLiteStore, StoredItem
 
 MAX_K = 1000
 MAX_HISTORY = 10_000
+MAX_MATCHES = 50  # titles or user ids per look-up
 HistoryEntry = str | tuple[str, float | None]
 
 
@@ -116,6 +120,7 @@ class Recommender:
         self._items_version = 0
         self._refresh_catalogue()
         self._seed = self._seed_histories(parts.histories)
+        self._user_ids = sorted(self._seed)  # for prefix look-ups
         self.sync()
 
     @classmethod
@@ -141,6 +146,11 @@ class Recommender:
         return len(self.items)
 
     @property
+    def n_users(self) -> int:
+        """Users the bundle knows (those who only have recorded events not counted)."""
+        return len(self._seed)
+
+    @property
     def backend(self) -> str:
         """What scores requests: "torch" or "onnx" (ONNX Runtime)."""
         return "torch" if self._scorer is self.model else "onnx"
@@ -152,6 +162,50 @@ class Recommender:
         row = self.items.iloc[code]
         fields = {k: _plain(v) for k, v in row.items() if k not in ("item_id", TEXT, POPULARITY)}
         return ItemInfo(str(row["item_id"]), str(row["title"]), fields, str(item_id) in self.added)
+
+    def find_items(self, query: str, limit: int = 10) -> list[ItemMatch]:
+        """Items whose title matches ``query`` as typed so far (typos tolerated), best first."""
+        limit = _bounded(limit, "limit", MAX_MATCHES)
+        self.sync()
+        catalog = self.catalog
+        return [
+            ItemMatch(
+                str(catalog.item_ids[code]),
+                str(catalog.titles[code]),
+                score,
+                int(catalog.years[code]) or None,
+                catalog.genres_of[code],
+            )
+            for code, score in catalog.search(str(query), limit)
+        ]
+
+    def find_users(self, prefix: str = "", limit: int = 20) -> list[str]:
+        """Known users whose id starts with ``prefix``: the bundle's, shortest ids first
+        (so "1", "2" ... "10"), and ``prefix`` itself when only the event store knows it."""
+        limit = _bounded(limit, "limit", MAX_MATCHES)
+        prefix = str(prefix).strip()
+        found = with_prefix(self._user_ids, prefix)
+        found.sort(key=lambda u: (len(u), u))
+        if prefix and prefix not in self._seed and self.store.events_of(prefix):
+            found.insert(0, prefix)
+        return found[:limit]
+
+    def history(self, user_id: str, limit: int = 20) -> UserHistory:
+        """A known user's ``limit`` most recent items (the bundle's then the recorded
+        events), newest first."""
+        limit = _bounded(limit, "limit", MAX_HISTORY)
+        self.sync()
+        user = self._user_history(_clean_id(user_id, "user_id"))
+        recent = range(len(user.items) - 1, max(len(user.items) - limit, 0) - 1, -1)
+        items = tuple(
+            PastItem(
+                str(self.catalog.item_ids[user.items[i]]),
+                str(self.catalog.titles[user.items[i]]),
+                None if math.isnan(user.ratings[i]) else float(user.ratings[i]),
+            )
+            for i in recent
+        )
+        return UserHistory(user.user_id or "", len(user.items), items)
 
     # -- recommend / explain / ask ------------------------------------------------------
 
@@ -293,10 +347,7 @@ class Recommender:
     # -- internals ----------------------------------------------------------------------
 
     def _k(self, k: int | None) -> int:
-        k = self.default_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidRequestError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-        return k
+        return _bounded(self.default_k if k is None else k, "k", MAX_K)
 
     def _code(self, item_id: str) -> int:
         code = self._index.get(str(item_id).strip())
@@ -575,6 +626,12 @@ def _catalogue_row(entry: StoredItem, columns: pd.Index) -> dict[str, Any]:
     row["item_id"] = entry.item_id
     row[POPULARITY] = 0
     return row
+
+
+def _bounded(value: Any, name: str, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise InvalidRequestError(f"{name} must be an integer from 1 to {most}, got {value!r}")
+    return value
 
 
 def _clean_id(value: Any, name: str) -> str:

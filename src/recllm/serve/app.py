@@ -17,9 +17,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import (
@@ -36,14 +37,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from recllm import __version__
 from recllm.errors import RecLLMError
 from recllm.serve.api import Filters, NotFoundError, Recommender
+from recllm.serve.page import install_page
 from recllm.serve.results import to_json
 from recllm.serve.schemas import (
     AskBody,
     EventBody,
     ExplainBody,
+    HistoryOut,
+    HistoryPage,
+    ItemMatches,
     ItemsBody,
+    ItemSearch,
     RecommendBody,
     ReloadBody,
+    UserMatches,
+    UserSearch,
     history_entries,
 )
 from recllm.serve.store import SQLiteStore
@@ -276,6 +284,7 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Measure, metrics=metrics)  # outermost: sees 413s too
     _install_handlers(app)
+    install_page(app)
 
     def current() -> Recommender:
         return state.recommender
@@ -327,6 +336,28 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     def get_item(item_id: str) -> dict[str, Any]:
         return to_json(current().item(item_id))
 
+    @app.get("/v1/items", dependencies=user)
+    def find_items(search: Annotated[ItemSearch, Query()]) -> ItemMatches:
+        """Catalogue items by title, as typed so far (typos tolerated), best first."""
+        found = current().find_items(search.q, search.limit)
+        return ItemMatches(query=search.q, items=found)
+
+    @app.get("/v1/users", dependencies=user)
+    def find_users(search: Annotated[UserSearch, Query()]) -> UserMatches:
+        """Known user ids starting with ``prefix``."""
+        return UserMatches(
+            prefix=search.prefix, users=current().find_users(search.prefix, search.limit)
+        )
+
+    @app.get("/v1/users/{user_id}/history", dependencies=user)
+    def user_history(
+        user_id: Annotated[str, PathParam(min_length=1, max_length=200)],
+        page: Annotated[HistoryPage, Query()],
+    ) -> HistoryOut:
+        """A known user's most recent items, newest first."""
+        found = current().history(user_id, page.limit)
+        return HistoryOut(user_id=found.user_id, length=found.length, items=list(found.items))
+
     @app.post("/v1/admin/reload", dependencies=admin)
     def reload(body: ReloadBody | None = None) -> dict[str, Any]:
         fresh = state.reload(body.bundle if body else None)
@@ -343,6 +374,8 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
             "status": "ready",
             "dataset": rec.info.get("dataset"),
             "items": rec.n_items,
+            "users": rec.n_users,
+            "rating_max": rec.parts.rating_max,
             "router": rec.router is not None,
             "explainer": rec.explainer is not None,
             "loaded_at": state.loaded_at,

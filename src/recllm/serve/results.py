@@ -65,6 +65,35 @@ class ItemInfo:
 
 
 @dataclass(frozen=True)
+class ItemMatch:
+    """A catalogue item found by its title (type-ahead), with how well it matched (0-100)."""
+
+    item_id: str
+    title: str
+    score: float
+    year: int | None = None
+    genres: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PastItem:
+    """One entry of a user's history; ``rating`` None where the data has none."""
+
+    item_id: str
+    title: str
+    rating: float | None
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """A known user's most recent items, newest first (``length`` counts them all)."""
+
+    user_id: str
+    length: int
+    items: tuple[PastItem, ...]
+
+
+@dataclass(frozen=True)
 class RecordedEvent:
     user_id: str
     item_id: str

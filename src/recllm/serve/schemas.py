@@ -10,12 +10,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from recllm.serve.api import MAX_HISTORY, MAX_K
+from recllm.serve.api import MAX_HISTORY, MAX_K, MAX_MATCHES
+from recllm.serve.results import ItemMatch, PastItem
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 FieldValue = Annotated[str, StringConstraints(max_length=5000)] | int | float | bool | None
 MAX_TEXT = 1000
 MAX_ITEMS_PER_REQUEST = 1000
+MAX_HISTORY_PAGE = 500
 
 
 class Strict(BaseModel):
@@ -81,6 +83,42 @@ class ItemsBody(Strict):
 
 class ReloadBody(Strict):
     bundle: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+
+
+class ItemSearch(Strict):
+    """``GET /v1/items``: titles matching what is typed so far (the page's type-ahead)."""
+
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    limit: int = Field(default=10, ge=1, le=MAX_MATCHES)
+
+
+class UserSearch(Strict):
+    """``GET /v1/users``: known user ids starting with ``prefix``."""
+
+    prefix: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    limit: int = Field(default=20, ge=1, le=MAX_MATCHES)
+
+
+class HistoryPage(Strict):
+    """``GET /v1/users/{user_id}/history``: how many of the most recent items."""
+
+    limit: int = Field(default=20, ge=1, le=MAX_HISTORY_PAGE)
+
+
+class ItemMatches(BaseModel):
+    query: str
+    items: list[ItemMatch]
+
+
+class UserMatches(BaseModel):
+    prefix: str
+    users: list[str]
+
+
+class HistoryOut(BaseModel):
+    user_id: str
+    length: int = Field(description="items in the whole history")
+    items: list[PastItem] = Field(description="the most recent, newest first")
 
 
 def history_entries(history: list[Any] | None) -> list[str | tuple[str, float | None]] | None:
