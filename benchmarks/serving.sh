@@ -33,6 +33,8 @@ recllm export runs/synth27k/run --out runs/bundles/synth27k --overwrite
 # 4. The service over loopback, each bundle alone on the machine.
 recllm bench serve --bundle runs/quickstart-bundle --label ml-100k-teacher
 recllm bench serve --bundle runs/bundles/ml-100k-student --label ml-100k-student
+recllm bench serve --bundle runs/bundles/ml-100k-student --label ml-100k-student-2-workers \
+    --workers 2 --endpoints recommend
 recllm bench serve --bundle runs/bundles/synth27k --label synthetic-27k --endpoints recommend explain
 
 # 5. Amazon Beauty on a SHORT schedule (2 teacher epochs, 4 student epochs): the shipped
