@@ -157,14 +157,21 @@ def _run_recipe(recipe: Any, args: argparse.Namespace) -> int:
     from recllm.eval.report import metrics_table
     from recllm.provenance import write_json
 
+    from recllm import distributed
+
     config = recipe.config
-    recipe.setup()
     try:
-        state = recipe.train()
-        result = recipe.test_best()
+        recipe.setup()
+        try:
+            state = recipe.train()
+            result = recipe.test_best()
+        finally:
+            recipe.cleanup()
+        record = recipe.results(result)
     finally:
-        recipe.cleanup()
-    record = recipe.results(result)
+        distributed.shutdown()  # under torchrun; nothing for one process
+    if not recipe.world.is_main:
+        return 0  # rank 0 alone writes the results
     out = Path(config.output_dir) / "results.json"
     write_json(out, record)
     if args.results_dir:

@@ -34,8 +34,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: shuffle sequences and batches (False: sorted by length, for inference).
         drop_last: drop the last incomplete batch of each pool.
         seed: base seed; call :meth:`set_epoch` for a new order each epoch.
-        rank, world_size: under ``torch.distributed``, this process's share of the
-            batches (every ``world_size``-th batch starting at ``rank``).
+        rank, world_size: under ``torch.distributed``, this process's share: every
+            global batch (the batch one process would train on) is split across the
+            ranks, each taking every ``world_size``-th sequence of it from ``rank``, so
+            the ranks step together on the same global batches as one process would,
+            with gradients averaged by DDP (see ``recllm.recipes.parallel``).
     """
 
     def __init__(
@@ -86,10 +89,37 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
+    def global_batches(self) -> list[np.ndarray]:
+        """The epoch's batches as one process trains on them, whatever the world size.
+
+        With several ranks, a batch with fewer sequences than ranks (the last of a pool)
+        joins the batch before it (the first batch: the one after it), so that every
+        rank has a share of every step."""
+        batches = self._batches()
+        if self.world_size == 1:
+            return batches
+        if len(self.lengths) < self.world_size:
+            raise ConfigError(
+                f"{len(self.lengths)} sequences cannot be shared by {self.world_size} "
+                "processes; use fewer processes"
+            )
+        merged: list[np.ndarray] = []
+        carry = np.empty(0, dtype=np.int64)
+        for batch in batches:
+            if len(batch) < self.world_size and merged:
+                merged[-1] = np.concatenate([merged[-1], batch])
+            elif len(carry) + len(batch) < self.world_size:
+                carry = np.concatenate([carry, batch])
+            else:
+                merged.append(np.concatenate([carry, batch]))
+                carry = carry[:0]
+        return merged
+
     def _shard(self) -> list[np.ndarray]:
-        # Every rank computes the same batch order (same seed and epoch) and takes every
-        # world_size-th batch, so ranks never share a sequence.
-        return self._batches()[self.rank :: self.world_size]
+        # Every rank computes the same batch order (same seed and epoch) and takes its
+        # strided share of each batch: shares are disjoint, of near-equal size and of
+        # similar lengths (a batch is sorted by length).
+        return [batch[self.rank :: self.world_size] for batch in self.global_batches()]
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self._shard():
