@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from recllm.errors import ConfigError, RecLLMError
+from recllm.fsutil import atomic_folder
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +163,25 @@ def main_first(world: World | None = None) -> Iterator[None]:
         if failed is not None:
             raise RecLLMError(f"rank 0 failed: {failed}")
         yield
+
+
+@contextmanager
+def shared_atomic_folder(target: Path, world: World | None = None) -> Iterator[Path]:
+    """A temporary folder that every rank writes into and that replaces ``target`` once
+    all of them are done (:func:`recllm.fsutil.atomic_folder`, for several processes):
+    rank 0 makes it and renames it; nobody leaves before the rename."""
+    world = world or current()
+    if not world.distributed:
+        with atomic_folder(target) as tmp:
+            yield tmp
+        return
+    if world.is_main:
+        with atomic_folder(target) as tmp:
+            broadcast_object(str(tmp))
+            yield tmp
+            barrier()  # every rank's files are written
+    else:
+        tmp = Path(broadcast_object(""))
+        yield tmp
+        barrier()
+    barrier()  # the folder is in place for everyone

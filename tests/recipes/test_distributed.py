@@ -127,21 +127,26 @@ def one_process(root: Path) -> Path:
     return root / "single"
 
 
-def test_two_processes_train_like_one(root: Path, one_process: Path) -> None:
+@pytest.fixture(scope="module")
+def two_processes(root: Path) -> Path:
+    """The same run in 2 processes (DDP), uninterrupted."""
     spawn(train, 2, config_dict(root, "ddp"), str(root / "ddp"))
-    assert_close_runs(one_process, root / "ddp")
+    return root / "ddp"
+
+
+def test_two_processes_train_like_one(root: Path, one_process: Path, two_processes: Path) -> None:
+    assert_close_runs(one_process, two_processes)
     # rank 0 alone wrote the checkpoints, with both ranks' RNG states
     rng = load_file(str(root / "ddp" / "checkpoints" / f"epoch-{EPOCHS}" / "rng.safetensors"))
     assert set(rng) == {"torch", "generator", "torch.1", "generator.1"}
     assert not torch.equal(rng["generator"], rng["generator.1"])  # ranks draw apart
 
 
-def test_an_interrupted_two_process_run_resumes_exactly(root: Path) -> None:
-    spawn(train, 2, config_dict(root, "straight"), str(root / "straight"))
+def test_an_interrupted_two_process_run_resumes_exactly(root: Path, two_processes: Path) -> None:
     spawn(train, 2, config_dict(root, "resumed"), str(root / "first"), False, 1)
     spawn(train, 2, config_dict(root, "resumed"), str(root / "resumed"), True)
     assert [h["epoch"] for h in outcome(root / "first")[1]] == [1]
-    assert_close_runs(root / "straight", root / "resumed", exact=True)
+    assert_close_runs(two_processes, root / "resumed", exact=True)
 
 
 def test_fsdp_checkpoint_of_two_processes_resumes_on_one(root: Path, one_process: Path) -> None:

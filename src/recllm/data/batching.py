@@ -10,7 +10,9 @@ to its own longest sequence.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError
 
 WINDOW_MODES = ("last", "all")
+B = TypeVar("B")
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -272,3 +275,15 @@ class PairBatch:
 def collate_pairs(examples: list[tuple[int, int]]) -> PairBatch:
     users, items = zip(*examples, strict=True)
     return PairBatch(torch.tensor(users), torch.tensor(items))
+
+
+def to_device(batch: B, device: torch.device) -> B:
+    """A batch dataclass with its tensors on ``device`` (itself on the CPU)."""
+    if device.type == "cpu" or not dataclasses.is_dataclass(batch):
+        return batch
+    moved = {
+        f.name: getattr(batch, f.name).to(device)
+        for f in dataclasses.fields(batch)
+        if isinstance(getattr(batch, f.name), torch.Tensor)
+    }
+    return dataclasses.replace(batch, **moved)  # type: ignore[type-var]

@@ -16,7 +16,6 @@ that of the global batch's mean loss, the same as one process computes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -129,18 +128,6 @@ def share_of(batch: Any, world: World) -> float:
         return 1.0
     units = torch.tensor(float(loss_units(batch)), dtype=torch.float64, device=world.device)
     return float(units / all_reduce_sum(units))
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """A batch dataclass with its tensors on ``device`` (itself on the CPU)."""
-    if device.type == "cpu" or not dataclasses.is_dataclass(batch):
-        return batch
-    moved = {
-        f.name: getattr(batch, f.name).to(device)
-        for f in dataclasses.fields(batch)
-        if isinstance(getattr(batch, f.name), torch.Tensor)
-    }
-    return dataclasses.replace(batch, **moved)  # type: ignore[type-var]
 
 
 def full_trainable_state(step: nn.Module) -> dict[str, torch.Tensor]:

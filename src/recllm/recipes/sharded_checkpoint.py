@@ -11,15 +11,16 @@ reshards on load, so a checkpoint resumes at any world size, one process include
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from recllm.distributed import World, barrier, broadcast_object
+from recllm.distributed import World, shared_atomic_folder
 from recllm.errors import RecLLMError
-from recllm.fsutil import atomic_folder, damaged_file_errors
+from recllm.fsutil import damaged_file_errors
 from recllm.recipes.checkpoint import RNG_NAME, STATE_NAME, restore_rng, rng_states
 
 SHARDED_DIR = "sharded"
@@ -57,17 +58,17 @@ def save_sharded(
     state: dict[str, Any],
     world: World,
 ) -> None:
-    """Every rank writes its shards into one folder that rank 0 creates and, when all
-    are done, renames into place (a half-written checkpoint is never found)."""
+    """Every rank writes its shards into one folder that rank 0 renames into place when
+    all are done (a half-written checkpoint is never found)."""
     import torch.distributed.checkpoint as dcp
     from safetensors.torch import save_file
 
     tensors = _state_dicts(step, optimizer)
     rng = rng_states(generator, world)
-    if world.is_main:
-        with atomic_folder(folder) as tmp:
-            broadcast_object(str(tmp))
-            _write_shards(dcp, tensors, tmp)
+    with shared_atomic_folder(folder, world) as tmp:
+        writer = dcp.HuggingFaceStorageWriter(str(tmp / SHARDED_DIR), save_distributed=True)
+        dcp.save(tensors, storage_writer=writer)
+        if world.is_main:
             save_file(rng, str(tmp / RNG_NAME))
             sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
             groups = [
@@ -75,17 +76,6 @@ def save_sharded(
             ]
             payload = {"loop": state, "param_groups": groups, "scheduler": sched}
             (tmp / STATE_NAME).write_text(json.dumps(payload, indent=1, default=str))
-            barrier()  # every rank's shards are written before the rename
-    else:
-        tmp = Path(broadcast_object(""))
-        _write_shards(dcp, tensors, tmp)
-        barrier()
-    barrier()  # the checkpoint exists for everyone once save returns
-
-
-def _write_shards(dcp: Any, tensors: dict[str, torch.Tensor], folder: Path) -> None:
-    writer = dcp.HuggingFaceStorageWriter(str(folder / SHARDED_DIR), save_distributed=True)
-    dcp.save(tensors, storage_writer=writer)
 
 
 def load_sharded(
@@ -117,7 +107,9 @@ def load_sharded(
             raise RecLLMError(f"weights missing: {missing[:5]}")
         # a weight that never had a gradient before the checkpoint has no optimiser state
         tensors = {k: v for k, v in tensors.items() if k in saved}
-        dcp.load(tensors, storage_reader=reader)
+        with warnings.catch_warnings():  # one process reads it whole: that is the intent
+            warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+            dcp.load(tensors, storage_reader=reader)
     except Exception as exc:  # DCP raises CheckpointException, RuntimeError, KeyError...
         raise RecLLMError(
             f"checkpoint {folder} does not fit this model ({str(exc).splitlines()[0][:200]}); "

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from recllm import distributed
 from recllm.config import run_settings_problems, to_dict
-from recllm.data.batching import WINDOW_MODES, BucketBatchSampler
+from recllm.data.batching import WINDOW_MODES, BucketBatchSampler, to_device
 from recllm.data.identity import catalogue_identity, check_identity, write_identity
 from recllm.data.preprocess import PreprocessConfig, preprocess
 from recllm.data.registry import load_dataset
@@ -261,19 +261,22 @@ def build_pipeline(
     progress: bool = True,
     data_dir: Path | None = None,
     with_backbone: bool | None = None,
+    world: distributed.World | None = None,
 ) -> Pipeline:
     """Load, preprocess and split the data, load the backbone, encode the items (cached).
 
     Training and inference both call this, so a saved run is always rebuilt exactly as
     it was trained. ``with_backbone`` (default: whether ``config.model`` uses one) says
-    whether to load the language model and encode the items."""
+    whether to load the language model and encode the items. ``world``: under
+    ``torchrun``, rank 0 fills the data cache first, and the ranks share the encoding."""
     from recllm import paths
 
     source = data_dir or (Path(config.data.data_dir) if config.data.data_dir else None)
     cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else None
-    dataset = preprocess(
-        load_dataset(config.data.dataset, source, cache_dir), config.data.preprocess
-    )
+    with distributed.main_first(world):
+        dataset = preprocess(
+            load_dataset(config.data.dataset, source, cache_dir), config.data.preprocess
+        )
     texts = item_texts(dataset)
     data_split = split(dataset, config.data.split)
     if with_backbone is None:
@@ -291,6 +294,7 @@ def build_pipeline(
         cache_dir=paths.cache_dir(cache_dir),
         progress=progress,
         bf16=config.encoder.bf16,
+        world=world,
     )
     return Pipeline(data_split, backbone, encodings, catalogue_hash(texts))
 
@@ -415,8 +419,9 @@ class TrainRecipe:
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         self._seed(t.seed)
-        with distributed.main_first(self.world):  # rank 0 fills the data and encoding caches
-            self.pipeline = build_pipeline(cfg, progress=t.progress and self.world.is_main)
+        self.pipeline = build_pipeline(
+            cfg, progress=t.progress and self.world.is_main, world=self.world
+        )
         self.split: Split = self.pipeline.split
         for stage in ("valid", "test"):
             require_targets(self.split, stage)  # not after an epoch spent training
@@ -658,7 +663,7 @@ class TrainRecipe:
             unit="batch",
         )
         for batch in bar:
-            batch = parallel.to_device(batch, self.world.device)
+            batch = to_device(batch, self.world.device)
             value = optimiser_step(
                 self.optimizer,
                 self.model.parameters(),
