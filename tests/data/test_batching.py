@@ -127,7 +127,7 @@ def test_each_step_shares_the_global_batch_of_one_process(world_size: int, n: in
             else:
                 expected.append(sorted(carry + batch))
                 carry = []
-        steps = [sorted(sum(parts, [])) for parts in zip(*ranks, strict=True)]
+        steps = [sorted(i for part in parts for i in part) for parts in zip(*ranks, strict=True)]
         assert steps == expected
         assert all(parts for step in zip(*ranks, strict=True) for parts in step)
         sizes = [[len(p) for p in step] for step in zip(*ranks, strict=True)]

@@ -32,7 +32,10 @@ def distill(rank: int, raw: dict) -> None:
 def test_two_process_distillation_shards_the_teacher_cache(tmp_path: Path) -> None:
     teacher = teacher_run(tmp_path)
     config = distill_config(
-        teacher, tmp_path / "student", pre={"epochs": 1, "sequences": 12}, distill={"cache_shard": 8}
+        teacher,
+        tmp_path / "student",
+        pre={"epochs": 1, "sequences": 12},
+        distill={"cache_shard": 8},
     )
     spawn(distill, 2, to_dict(config))
     state = json.loads((tmp_path / "student" / "state.json").read_text())
@@ -44,7 +47,9 @@ def test_two_process_distillation_shards_the_teacher_cache(tmp_path: Path) -> No
     run = load_run(teacher, progress=False)
     dataset = NextItemDataset(run.split.sequences("train"), run.model.max_len)
     recipe_spec = json.loads((caches[0] / "cache.json").read_text())
-    spec = TeacherSpec(recipe_spec["top_k"], recipe_spec["temperature"], tuple(recipe_spec["layers"]))
+    spec = TeacherSpec(
+        recipe_spec["top_k"], recipe_spec["temperature"], tuple(recipe_spec["layers"])
+    )
     alone = tmp_path / "alone"
     build_cache(LiveTeacher(run.model, spec), dataset, alone, shard_sequences=8, progress=False)
     names = sorted(p.name for p in caches[0].iterdir())

@@ -38,6 +38,8 @@ def comparable(name: str, value: torch.Tensor) -> torch.Tensor:
         third = len(value) // 3
         return torch.cat([value[:third], value[2 * third :]])
     return value
+
+
 EPOCHS = 3
 
 

@@ -128,9 +128,7 @@ def build_cache(
     n_shards = -(-len(dataset) // shard_sequences)
     mine = shard(n_shards, world)
     with shared_atomic_folder(folder, world) as tmp:
-        bar = progress_bar(
-            total=len(dataset), desc="teacher outputs", unit="seq", enabled=progress
-        )
+        bar = progress_bar(total=len(dataset), desc="teacher outputs", unit="seq", enabled=progress)
         for index in mine:
             start = int(index) * shard_sequences
             stop = min(start + shard_sequences, len(dataset))

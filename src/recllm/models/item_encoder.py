@@ -271,10 +271,14 @@ def _encode(
         bar.close()
         backbone.train(was_training)
     if world.distributed:  # every rank's rows, into every rank's tables
-        rows = torch.tensor([i for s in starts for i in order[s : s + batch_size]], dtype=torch.long)
-        shares = all_gather_objects((rows, pooled[rows], tokens[rows], token_mask[rows]))
-        for rows, part_pooled, part_tokens, part_mask in shares:
-            pooled[rows], tokens[rows], token_mask[rows] = part_pooled, part_tokens, part_mask
+        my_rows = torch.tensor(
+            [i for s in starts for i in order[s : s + batch_size]], dtype=torch.long
+        )
+        shares = all_gather_objects(
+            (my_rows, pooled[my_rows], tokens[my_rows], token_mask[my_rows])
+        )
+        for got, part_pooled, part_tokens, part_mask in shares:
+            pooled[got], tokens[got], token_mask[got] = part_pooled, part_tokens, part_mask
     log.info("encoded %d item texts in %.1f s", n, time.perf_counter() - started)
     return ItemEncodings(pooled, tokens, token_mask)
 

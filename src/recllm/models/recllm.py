@@ -212,7 +212,9 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         adapter = (
             self.adapter.state_dict()
             if state is None
-            else {k.removeprefix("adapter."): v for k, v in state.items() if k.startswith("adapter.")}
+            else {
+                k.removeprefix("adapter."): v for k, v in state.items() if k.startswith("adapter.")
+            }
         )
         save_file({k: v.contiguous() for k, v in adapter.items()}, str(folder / WEIGHTS_NAME))
         trainable = {

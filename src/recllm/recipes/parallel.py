@@ -64,7 +64,9 @@ def wrap(model: nn.Module, strategy: str, world: World, bf16: bool = False) -> n
             else MixedPrecisionPolicy()
         )
         blocks = [
-            block for module in model.modules() if isinstance(module, nn.ModuleList)
+            block
+            for module in model.modules()
+            if isinstance(module, nn.ModuleList)
             for block in module
         ]
         # FSDP shards no 0-dim weight (the aggregator's beta): those stay whole on every
@@ -90,7 +92,9 @@ def _average_gradient(param: torch.Tensor) -> None:
     import torch.distributed as dist
 
     assert param.grad is not None
-    dist.all_reduce(param.grad, op=dist.ReduceOp.AVG if dist.get_backend() == "nccl" else dist.ReduceOp.SUM)
+    dist.all_reduce(
+        param.grad, op=dist.ReduceOp.AVG if dist.get_backend() == "nccl" else dist.ReduceOp.SUM
+    )
     if dist.get_backend() != "nccl":  # gloo has no AVG
         param.grad /= dist.get_world_size()
 
@@ -137,7 +141,7 @@ def full_trainable_state(step: nn.Module) -> dict[str, torch.Tensor]:
 
     options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
     state = get_model_state_dict(step, options=options)
-    return {k.removeprefix("model."): v for k, v in state.items()}
+    return {k.removeprefix("model."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
 @contextmanager

@@ -37,14 +37,19 @@ def _state_dicts(step: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str,
 
     options = StateDictOptions(ignore_frozen_params=True, flatten_optimizer_state_dict=True)
     weights, optim = get_state_dict(step, optimizer, options=options)
+    optim_flat: dict[str, Any] = dict(optim)  # flattened: "state.NAME.exp_avg" -> tensor
     trainable = {
         name.removeprefix("module.")
         for name, param in step.named_parameters()
         if param.requires_grad
     }
-    tensors = {f"model.{k}": v for k, v in weights.items() if k in trainable}
+    tensors: dict[str, torch.Tensor] = {
+        f"model.{k}": v
+        for k, v in weights.items()
+        if k in trainable and isinstance(v, torch.Tensor)
+    }
     tensors.update(
-        {f"optimizer.{k}": v for k, v in optim.items() if isinstance(v, torch.Tensor)}
+        {f"optimizer.{k}": v for k, v in optim_flat.items() if isinstance(v, torch.Tensor)}
     )
     return tensors
 
@@ -71,9 +76,7 @@ def save_sharded(
         if world.is_main:
             save_file(rng, str(tmp / RNG_NAME))
             sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
-            groups = [
-                {k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups
-            ]
+            groups = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
             payload = {"loop": state, "param_groups": groups, "scheduler": sched}
             (tmp / STATE_NAME).write_text(json.dumps(payload, indent=1, default=str))
 
@@ -118,10 +121,16 @@ def load_sharded(
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
     options = StateDictOptions(strict=False, flatten_optimizer_state_dict=True)
-    optim = get_optimizer_state_dict(step, optimizer, options=options)
-    optim.update({k.removeprefix("optimizer."): v for k, v in tensors.items() if k.startswith("optimizer.")})
-    weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-    set_state_dict(step, optimizer, model_state_dict=weights, optim_state_dict=optim, options=options)
+    optim: dict[str, Any] = dict(get_optimizer_state_dict(step, optimizer, options=options))
+    optim.update(
+        {k.removeprefix("optimizer."): v for k, v in tensors.items() if k.startswith("optimizer.")}
+    )
+    weights: dict[str, Any] = {
+        k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")
+    }
+    set_state_dict(
+        step, optimizer, model_state_dict=weights, optim_state_dict=optim, options=options
+    )
     saved_groups = payload["param_groups"]
     if len(saved_groups) != len(optimizer.param_groups):
         raise RecLLMError(f"checkpoint {folder}: the optimiser's parameter groups differ")

@@ -173,9 +173,7 @@ class TrainerConfig:
         if self.windows not in WINDOW_MODES:
             problems.append(f"windows must be one of {WINDOW_MODES}, got {self.windows!r}")
         if self.strategy not in parallel.STRATEGIES:
-            problems.append(
-                f"strategy must be one of {parallel.STRATEGIES}, got {self.strategy!r}"
-            )
+            problems.append(f"strategy must be one of {parallel.STRATEGIES}, got {self.strategy!r}")
         if self.device not in distributed.DEVICES:
             problems.append(f"device must be one of {distributed.DEVICES}, got {self.device!r}")
         if self.keep_checkpoints < 0:
@@ -401,7 +399,9 @@ class TrainRecipe:
             logging.getLogger("recllm").setLevel(logging.WARNING)
         with distributed.main_first(self.world):  # the others read it once it is ready
             if self.world.is_main:
-                self.folder = RunFolder(self.output_dir, resume=self.resume, overwrite=self.overwrite)
+                self.folder = RunFolder(
+                    self.output_dir, resume=self.resume, overwrite=self.overwrite
+                )
                 self.folder.open()
         try:
             self._setup()
@@ -651,6 +651,22 @@ class TrainRecipe:
         if self.folder is not None:
             self.folder.commit()
 
+    def train_step(self, batch: Any) -> float:
+        """One optimiser and scheduler step on this rank's share of a global batch; the
+        global batch's mean loss (what the training scale benchmark times)."""
+        batch = to_device(batch, self.world.device)
+        value = optimiser_step(
+            self.optimizer,
+            self.model.parameters(),
+            partial(self.step_module, self._batch_loss, batch),
+            self.config.trainer,
+            self.world,
+            parallel.share_of(batch, self.world),
+        )
+        self.scheduler.step()
+        self.state["step"] += 1
+        return value
+
     def _train_epoch(self, epoch: int) -> float:
         t = self.config.trainer
         self.model.train()
@@ -663,17 +679,7 @@ class TrainRecipe:
             unit="batch",
         )
         for batch in bar:
-            batch = to_device(batch, self.world.device)
-            value = optimiser_step(
-                self.optimizer,
-                self.model.parameters(),
-                partial(self.step_module, self._batch_loss, batch),
-                t,
-                self.world,
-                parallel.share_of(batch, self.world),
-            )
-            self.scheduler.step()
-            self.state["step"] += 1
+            value = self.train_step(batch)
             require_finite(
                 value,
                 "training loss",
