@@ -61,3 +61,20 @@ def test_the_student_is_derived_from_the_adapter_config(tmp_path: Path) -> None:
     assert student.data.dataset == adapter.data.dataset == str(tmp_path / "data")
     assert student.encoder.backbone.name_or_path == adapter.backbone.name_or_path
     assert student.backbone.architecture is not None  # a student-shaped BERT, not the backbone
+
+
+def test_epoch_time_projection_follows_amdahl_fitted_to_the_measured_speedup() -> None:
+    from recllm.bench.scale_training import project_epoch_seconds
+
+    rows = with_scaling(
+        {
+            "1": {"samples_per_second": 100.0, "train_sequences": 6000},
+            "2": {"samples_per_second": 160.0, "train_sequences": 6000},
+        }
+    )
+    projected = project_epoch_seconds(rows, [1, 2, 4])
+    # S = 1.6 on 2: p = (1 - 1/1.6) / (1 - 1/2) = 0.75
+    assert projected["parallel_fraction"] == 0.75 and projected["fitted_on_processes"] == 2
+    assert projected["epoch_seconds"] == {"1": 60.0, "2": 37.5, "4": 26.2}
+    with pytest.raises(ValueError, match="more than one process"):
+        project_epoch_seconds({"1": rows["1"]}, [2])
