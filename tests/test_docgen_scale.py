@@ -32,3 +32,12 @@ def test_training_tables_come_from_the_scale_results(tmp_path: Path) -> None:
     )
     assert "`results/data/scale.json`" in tables["scale-projection"]
     assert "| student | 3,000 | 0.750 | 1.0 min | 0.6 min |" in tables["scale-projection"]
+
+
+def test_no_projection_without_a_one_process_run(tmp_path: Path) -> None:
+    training = {"steps": 20, "models": {"student": {"2": {**ROW, "processes": 2}}}}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "scale.json").write_text(json.dumps({"training": training}))
+    tables = scale_tables(tmp_path)
+    assert "| student, 2 processes |" in tables["scale-training"]
+    assert tables["scale-projection"].startswith("No projection: it needs runs on 1")

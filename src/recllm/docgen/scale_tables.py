@@ -59,7 +59,12 @@ def _training(results: Path) -> dict[str, str]:
     projected = [
         (model, project_epoch_seconds(by_n, PROJECTED_WORKERS))
         for model, by_n in training["models"].items()
+        if "1" in by_n and len(by_n) > 1  # Amdahl's fit needs one process and more
     ]
+    source = source_line([path], results.parent)
+    if not projected:
+        no_fit = "No projection: it needs runs on 1 and on more processes (`--processes 1 2`).\n"
+        return {"scale-training": measured + source, "scale-projection": no_fit}
     projection = table(
         projected,
         [
@@ -72,7 +77,6 @@ def _training(results: Path) -> dict[str, str]:
         ],
         "model (epoch time)",
     )
-    source = source_line([path], results.parent)
     return {"scale-training": measured + source, "scale-projection": projection + source}
 
 
