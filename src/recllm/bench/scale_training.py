@@ -2,8 +2,9 @@
 ML-20M-shaped data with 1 and with N processes (``torchrun``, DDP over gloo, one thread
 each), peak memory per process, and the scaling efficiency.
 
-Two models train: RecLLM-Adapter (the default frozen backbone and the adapter, as
-``configs/ml-100k.yaml`` shapes it) and the distillation student built from it
+Two models train: RecLLM-Adapter (the defaults of :class:`TrainConfig`: the default
+frozen backbone and adapter; ``--set`` changes them) and the distillation student built
+from it with the default student
 (:func:`recllm.distill.student.student_train_config`; its L_rec step, the teacher's
 terms left out as they read a cache). Each run is a fresh set of processes that builds
 the whole pipeline (load, split, item encodings from the cache), trains ``warmup``
