@@ -154,17 +154,23 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def _run_recipe(recipe: Any, args: argparse.Namespace) -> int:
     """Set up, train, test the best epoch; write ``results.json`` (and the results file)."""
+    from recllm import distributed
     from recllm.eval.report import metrics_table
     from recllm.provenance import write_json
 
     config = recipe.config
-    recipe.setup()
     try:
-        state = recipe.train()
-        result = recipe.test_best()
+        recipe.setup()
+        try:
+            state = recipe.train()
+            result = recipe.test_best()
+        finally:
+            recipe.cleanup()
+        record = recipe.results(result)
     finally:
-        recipe.cleanup()
-    record = recipe.results(result)
+        distributed.shutdown()  # under torchrun; nothing for one process
+    if not recipe.world.is_main:
+        return 0  # rank 0 alone writes the results
     out = Path(config.output_dir) / "results.json"
     write_json(out, record)
     if args.results_dir:
@@ -384,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
             "cache",
             "batching",
             "scale",
+            "memory-plan",
             "routing",
             "constraints",
             "explain",
@@ -412,7 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="accuracy: which models, in order",
     )
     bench.add_argument(
-        "--configs", type=Path, default=Path("configs"), help="accuracy: folder of YAML configs"
+        "--configs",
+        type=Path,
+        default=Path("configs"),
+        help="accuracy, memory-plan: folder of YAML configs",
     )
     bench.add_argument(
         "--runs-dir", type=Path, default=Path("runs/bench"), help="accuracy: training output"
@@ -422,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="accuracy: overrides for every trained model (e.g. trainer.num_threads=1)",
+        help="accuracy, scale: overrides for every trained model (e.g. trainer.num_threads=1)",
     )
     bench.add_argument(
         "--lr-factors",
@@ -461,6 +471,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--threads", type=int, default=1, help="distill: torch threads of each served model"
+    )
+    bench.add_argument(
+        "--training-steps",
+        type=int,
+        default=20,
+        help="scale: timed training steps per model and process count (0: no training section)",
+    )
+    bench.add_argument(
+        "--processes",
+        nargs="+",
+        type=int,
+        default=[1, 2],
+        help="scale: process counts of the training section (torchrun, one thread each)",
+    )
+    bench.add_argument(
+        "--gpus", type=int, default=8, help="memory-plan: GPUs the paper setting trains on"
     )
     bench.add_argument(
         "--explainer", type=Path, default=None, help="explain: a trained explainer folder"

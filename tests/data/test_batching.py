@@ -97,6 +97,43 @@ def test_ranks_split_batches_without_overlap() -> None:
     shards = [list(BucketBatchSampler(lens, 32, seed=3, rank=r, world_size=3)) for r in range(3)]
     seen = [i for shard in shards for batch in shard for i in batch]
     assert sorted(seen) == list(range(1000))
-    assert sum(len(s) for s in shards) == len(BucketBatchSampler(lens, 32, seed=3))
+    # every rank steps on every global batch: as many steps as one process takes
+    assert {len(s) for s in shards} == {len(BucketBatchSampler(lens, 32, seed=3))}
     with pytest.raises(ConfigError, match="rank"):
         BucketBatchSampler(lens, 32, rank=2, world_size=2)
+
+
+@pytest.mark.parametrize("world_size", [2, 3, 4])
+@pytest.mark.parametrize("n", [1000, 97, 33])
+def test_each_step_shares_the_global_batch_of_one_process(world_size: int, n: int) -> None:
+    """Step k of every rank together is batch k of one process (a trailing batch smaller
+    than the world joins the one before it), deterministically, for every epoch."""
+    lens = lengths(n)
+    one = BucketBatchSampler(lens, 16, pool_batches=3, seed=5)
+    ranks = [
+        BucketBatchSampler(lens, 16, pool_batches=3, seed=5, rank=r, world_size=world_size)
+        for r in range(world_size)
+    ]
+    for epoch in (0, 1):
+        for sampler in (one, *ranks):
+            sampler.set_epoch(epoch)
+        expected: list[list[int]] = []
+        carry: list[int] = []
+        for batch in one:  # one process's batches, a small one joined to its neighbour
+            if len(batch) < world_size and expected:
+                expected[-1] = sorted(expected[-1] + batch)
+            elif len(carry + batch) < world_size:
+                carry += batch
+            else:
+                expected.append(sorted(carry + batch))
+                carry = []
+        steps = [sorted(i for part in parts for i in part) for parts in zip(*ranks, strict=True)]
+        assert steps == expected
+        assert all(parts for step in zip(*ranks, strict=True) for parts in step)
+        sizes = [[len(p) for p in step] for step in zip(*ranks, strict=True)]
+        assert all(max(s) - min(s) <= 1 for s in sizes)  # balanced shares
+
+
+def test_too_few_sequences_for_the_world_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot be shared by 4 processes"):
+        list(BucketBatchSampler(lengths(3), 16, rank=0, world_size=4))

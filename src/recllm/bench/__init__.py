@@ -20,6 +20,7 @@ BENCHMARKS = {
     "cache": "recllm.bench.cache",
     "batching": "recllm.bench.batching",
     "scale": "recllm.bench.scale",
+    "memory-plan": "recllm.bench.memory_plan",
     "routing": "recllm.bench.routing",
     "constraints": "recllm.bench.constraints",
     "explain": "recllm.bench.explain",

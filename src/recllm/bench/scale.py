@@ -12,7 +12,11 @@ ML-20M CSV layout and parsed by the real ML-20M loader:
 3. in another fresh process, which reads the split saved by step 2 (Parquet, so the
    raw parse is not in its memory): full-ranking evaluation of :class:`Popularity` for
    every user on the test stage with :class:`EvalConfig` defaults. Targets: < 120 s,
-   < 4 GB peak.
+   < 4 GB peak;
+4. training (:mod:`recllm.bench.scale_training`): samples/s of RecLLM-Adapter and of
+   the distillation student with 1 and N processes (DDP over gloo, one thread each),
+   peak memory per process and the scaling efficiency (no target: measured figures for
+   the projection in docs/scale.md). ``--training-steps 0`` leaves it out.
 
 Each step, generation included, runs in its own fresh process, so its peak resident
 memory is that of the step alone, interpreter and imports included (reported apart as
@@ -33,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +58,48 @@ FOLDER_NAME = "synthetic-ml20m"
 _RESULT_PREFIX = "RECLLM_SCALE_RESULT "
 
 
+@dataclass
+class TrainingPlan:
+    """What the training section runs: timed steps (after ``warmup`` untimed ones) at
+    each process count, global batches of ``batch_size``; item encodings and the parsed
+    data are cached in ``cache_dir`` across runs."""
+
+    steps: int = 20
+    warmup: int = 3
+    processes: tuple[int, ...] = (1, 2)
+    batch_size: int = 128
+    cache_dir: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Benchmark entry point (see the module docstring); ``--datasets`` is ignored."""
     reuse = paths.data_dir(getattr(args, "data_dir", None)) / FOLDER_NAME
+    steps = getattr(args, "training_steps", 0)
+    plan = (
+        TrainingPlan(
+            steps=steps,
+            processes=tuple(getattr(args, "processes", (1, 2))),
+            cache_dir=paths.cache_dir(getattr(args, "cache_dir", None)),
+            overrides=list(getattr(args, "set", [])),
+        )
+        if steps
+        else None
+    )
     with tempfile.TemporaryDirectory(prefix="recllm-scale-") as work:
-        figures = run_scale(SynthConfig(), Path(work), reuse=reuse)
+        figures = run_scale(SynthConfig(), Path(work), reuse=reuse, training=plan)
     print_table(figures)
     return figures
 
 
 def run_scale(
-    config: SynthConfig, work: Path, reuse: Path | None = None, progress: bool = True
+    config: SynthConfig,
+    work: Path,
+    reuse: Path | None = None,
+    progress: bool = True,
+    training: TrainingPlan | None = None,
 ) -> dict[str, Any]:
-    """Generate (or reuse) the data, run both measured steps, compare with the targets.
+    """Generate (or reuse) the data, run the measured steps, compare with the targets.
 
     Args:
         work: scratch folder for the generated data and the saved split.
@@ -85,7 +118,7 @@ def run_scale(
     for step in (load, evaluation):
         step["pass_seconds"] = step["seconds"] < step["target_seconds"]
         step["pass_peak_rss"] = step["peak_rss_mb"] < step["target_peak_rss_mb"]
-    return {
+    figures = {
         "data": DATA_LABEL,
         "synthetic": True,
         "synth_config": asdict(config),
@@ -96,6 +129,18 @@ def run_scale(
         "targets": TARGETS,
         "passed": all(s[k] for s in (load, evaluation) for k in ("pass_seconds", "pass_peak_rss")),
     }
+    if training is not None:
+        from recllm.bench.scale_training import model_configs, run_training
+
+        cache = training.cache_dir or work / "cache"
+        configs = model_configs(
+            data, cache, work / "training", training.batch_size, training.overrides
+        )
+        (work / "training").mkdir(parents=True, exist_ok=True)
+        figures["training"] = run_training(
+            configs, list(training.processes), training.steps, training.warmup, work / "training"
+        )
+    return figures
 
 
 def prepare_data(
@@ -275,6 +320,17 @@ def print_table(figures: dict[str, Any]) -> None:
         f"s, split {load['split_seconds']:.1f} s; baseline RSS: {load['baseline_rss_mb']:.0f} "
         f"MB (load), {ev['baseline_rss_mb']:.0f} MB (evaluate)\n"
     )
+    training = figures.get("training")
+    if training:
+        print(f"training ({training['steps']} timed steps, one thread per process)")
+        print(f"{'model':<18}{'processes':>10}{'samples/s':>11}{'efficiency':>12}  peak MB each")
+        for model, rows in training["models"].items():
+            for n, row in rows.items():
+                efficiency = row.get("scaling_efficiency", "-")
+                print(
+                    f"{model:<18}{n:>10}{row['samples_per_second']:>11.1f}{efficiency!s:>12}  "
+                    + ", ".join(f"{m:.0f}" for m in row["peak_rss_mb_per_process"])
+                )
 
 
 def _child_main(argv: list[str]) -> int:

@@ -9,8 +9,10 @@ to its own longest sequence.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from recllm.data.sequences import UserSequences
 from recllm.errors import ConfigError
 
 WINDOW_MODES = ("last", "all")
+B = TypeVar("B")
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -34,8 +37,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: shuffle sequences and batches (False: sorted by length, for inference).
         drop_last: drop the last incomplete batch of each pool.
         seed: base seed; call :meth:`set_epoch` for a new order each epoch.
-        rank, world_size: under ``torch.distributed``, this process's share of the
-            batches (every ``world_size``-th batch starting at ``rank``).
+        rank, world_size: under ``torch.distributed``, this process's share: every
+            global batch (the batch one process would train on) is split across the
+            ranks, each taking every ``world_size``-th sequence of it from ``rank``, so
+            the ranks step together on the same global batches as one process would,
+            with gradients averaged by DDP (see ``recllm.recipes.parallel``).
     """
 
     def __init__(
@@ -86,10 +92,37 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
+    def global_batches(self) -> list[np.ndarray]:
+        """The epoch's batches as one process trains on them, whatever the world size.
+
+        With several ranks, a batch with fewer sequences than ranks (the last of a pool)
+        joins the batch before it (the first batch: the one after it), so that every
+        rank has a share of every step."""
+        batches = self._batches()
+        if self.world_size == 1:
+            return batches
+        if len(self.lengths) < self.world_size:
+            raise ConfigError(
+                f"{len(self.lengths)} sequences cannot be shared by {self.world_size} "
+                "processes; use fewer processes"
+            )
+        merged: list[np.ndarray] = []
+        carry = np.empty(0, dtype=np.int64)
+        for batch in batches:
+            if len(batch) < self.world_size and merged:
+                merged[-1] = np.concatenate([merged[-1], batch])
+            elif len(carry) + len(batch) < self.world_size:
+                carry = np.concatenate([carry, batch])
+            else:
+                merged.append(np.concatenate([carry, batch]))
+                carry = carry[:0]
+        return merged
+
     def _shard(self) -> list[np.ndarray]:
-        # Every rank computes the same batch order (same seed and epoch) and takes every
-        # world_size-th batch, so ranks never share a sequence.
-        return self._batches()[self.rank :: self.world_size]
+        # Every rank computes the same batch order (same seed and epoch) and takes its
+        # strided share of each batch: shares are disjoint, of near-equal size and of
+        # similar lengths (a batch is sorted by length).
+        return [batch[self.rank :: self.world_size] for batch in self.global_batches()]
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self._shard():
@@ -242,3 +275,15 @@ class PairBatch:
 def collate_pairs(examples: list[tuple[int, int]]) -> PairBatch:
     users, items = zip(*examples, strict=True)
     return PairBatch(torch.tensor(users), torch.tensor(items))
+
+
+def to_device(batch: B, device: torch.device) -> B:
+    """A batch dataclass with its tensors on ``device`` (itself on the CPU)."""
+    if device.type == "cpu" or not dataclasses.is_dataclass(batch):
+        return batch
+    moved = {
+        f.name: getattr(batch, f.name).to(device)
+        for f in dataclasses.fields(batch)
+        if isinstance(getattr(batch, f.name), torch.Tensor)
+    }
+    return dataclasses.replace(batch, **moved)  # type: ignore[type-var]

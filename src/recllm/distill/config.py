@@ -75,6 +75,8 @@ class DistillLossConfig:
             teacher (``cache: false``): padding positions are not cached.
         cache: teacher outputs computed once and kept in safetensors shards; False runs
             the teacher on every batch (slow; for the mask ablation and for checks).
+        cache_shard: sequences per cache shard; under ``torchrun`` the ranks share the
+            shards out, and the files are the same whatever the world size.
     """
 
     kl_weight: float = 0.5
@@ -83,6 +85,7 @@ class DistillLossConfig:
     attention_weight: float = 1.0
     mask: bool = True
     cache: bool = True
+    cache_shard: int = 2048
 
     def __post_init__(self) -> None:
         problems = []
@@ -90,6 +93,8 @@ class DistillLossConfig:
             problems.append("kl_weight and attention_weight must be >= 0")
         if self.temperature <= 0:
             problems.append(f"temperature must be > 0, got {self.temperature}")
+        if self.cache_shard < 1:
+            problems.append(f"cache_shard must be >= 1, got {self.cache_shard}")
         if self.top_k < 0:
             problems.append(f"top_k must be >= 0 (0: the full catalogue), got {self.top_k}")
         if not self.mask and self.cache:

@@ -23,12 +23,14 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from recllm import distributed
 from recllm.config import to_dict
 from recllm.data.batching import (
     BucketBatchSampler,
     NextItemBatch,
     NextItemDataset,
     SequenceCollator,
+    to_device,
 )
 from recllm.distill.config import DistillConfig
 from recllm.distill.losses import attention_kl, head_averaged_item_block, score_kl
@@ -40,6 +42,7 @@ from recllm.eval.evaluator import EvalResult
 from recllm.models.losses import LossWeights, total_loss
 from recllm.models.recllm import RecLLMModel
 from recllm.progress import progress_bar
+from recllm.recipes import parallel
 from recllm.recipes.inference import load_run
 from recllm.recipes.models import TrainableModel
 from recllm.recipes.train import TrainRecipe, optimiser_step, require_finite
@@ -91,6 +94,7 @@ class DistillRecipe(TrainRecipe):
     def setup(self) -> None:
         super().setup()
         try:
+            self.teacher_run.model.to(self.world.device)
             assert isinstance(self.train_data, NextItemDataset)
             if self.distill_config.distill.uses_teacher:
                 self.teacher = self._teacher_for(self.train_data, "train")
@@ -115,9 +119,17 @@ class DistillRecipe(TrainRecipe):
         teacher_dir = Path(self.distill_config.teacher)
         key = cache_key(_teacher_id(teacher_dir), dataset, live.spec)
         folder = teacher_dir / "distill-cache" / f"{name}-{key}"
-        if not folder.is_dir():
+        if not distributed.broadcast_object(folder.is_dir()):  # rank 0 decides for all
             started = time.perf_counter()
-            build_cache(live, dataset, folder, progress=self.config.trainer.progress)
+            progress = self.config.trainer.progress and self.world.is_main
+            build_cache(
+                live,
+                dataset,
+                folder,
+                shard_sequences=self.distill_config.distill.cache_shard,
+                progress=progress,
+                world=self.world,
+            )
             self.cache_seconds += time.perf_counter() - started
             log.info("teacher outputs cached in %s", folder)
         return CachedTeacher(folder, dataset.sequences.n_users)
@@ -146,7 +158,13 @@ class DistillRecipe(TrainRecipe):
         assert isinstance(student, RecLLMModel)
         dataset = NextItemDataset(sequences, student.max_len, "last")
         teacher = self._teacher_for(dataset, "pre")
-        sampler = BucketBatchSampler(dataset.lengths, t.batch_size, seed=t.seed)
+        sampler = BucketBatchSampler(
+            dataset.lengths,
+            t.batch_size,
+            seed=t.seed,
+            rank=self.world.rank,
+            world_size=self.world.world_size,
+        )
         loader = DataLoader(
             dataset, batch_sampler=sampler, collate_fn=SequenceCollator(student.pad_id)
         )
@@ -157,10 +175,20 @@ class DistillRecipe(TrainRecipe):
         for epoch in range(pre.epochs):
             sampler.set_epoch(epoch)
             total = 0.0
-            bar = progress_bar(loader, desc=f"pre-distillation {epoch + 1}", enabled=t.progress)
+            bar = progress_bar(
+                loader,
+                desc=f"pre-distillation {epoch + 1}",
+                enabled=t.progress and self.world.is_main,
+            )
             for step, batch in enumerate(bar, start=1):
+                batch = to_device(batch, self.world.device)
                 loss = optimiser_step(
-                    optimizer, params, partial(self._loss, batch, teacher, with_rec=False), t
+                    optimizer,
+                    params,
+                    partial(self.step_module, self._loss, batch, teacher, False),
+                    t,
+                    self.world,
+                    parallel.share_of(batch, self.world),
                 )
                 require_finite(
                     loss,
@@ -169,7 +197,8 @@ class DistillRecipe(TrainRecipe):
                 )
                 total += loss
             losses.append(total / max(len(loader), 1))
-            log.info("pre-distillation epoch %d: loss %.4f", epoch + 1, losses[-1])
+            if self.world.is_main:
+                log.info("pre-distillation epoch %d: loss %.4f", epoch + 1, losses[-1])
         return {
             "sequences": len(dataset),
             "length": pre.length,

@@ -30,6 +30,7 @@ def sample_sequences(
 ) -> UserSequences:
     """``n_sequences`` sequences of ``length`` items sampled from ``teacher``."""
     teacher.eval()
+    device = next(teacher.parameters()).device
     length = min(length, teacher.max_len + 1)
     rng = torch.Generator().manual_seed(seed)
     popularity = torch.from_numpy(np.bincount(train.items, minlength=teacher.n_items)).double()
@@ -52,10 +53,10 @@ def sample_sequences(
             prefix = items[rows, :step]
             recent = slice(max(0, step - window), step)
             scores = teacher.score_last(
-                items[rows, recent],
-                weights[rows, recent],
-                torch.ones(count, recent.stop - recent.start, dtype=torch.bool),
-            )
+                items[rows, recent].to(device),
+                weights[rows, recent].to(device),
+                torch.ones(count, recent.stop - recent.start, dtype=torch.bool, device=device),
+            ).cpu()
             scores = scores / temperature
             scores.scatter_(1, prefix, float("-inf"))
             probs = torch.softmax(scores.double(), dim=-1)

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from recllm.data.batching import NextItemBatch, NextItemDataset, SequenceCollator
+from recllm.data.batching import NextItemBatch, NextItemDataset, SequenceCollator, to_device
 from recllm.distill.losses import TeacherBatch, head_averaged_item_block
+from recllm.distributed import World, shard, shared_atomic_folder
 from recllm.errors import RecLLMError
-from recllm.fsutil import atomic_folder
 from recllm.models.recllm import RecLLMModel
 from recllm.progress import progress_bar
 
@@ -73,10 +73,14 @@ class LiveTeacher:
         return TeacherBatch(logits=logits, indices=indices, lse=lse, maps=maps)
 
 
-def _batches(dataset: NextItemDataset, pad_id: int, batch_size: int) -> Iterator[NextItemBatch]:
+def _batches(
+    dataset: NextItemDataset, pad_id: int, batch_size: int, start: int = 0, stop: int | None = None
+) -> Iterator[NextItemBatch]:
+    """Batches of sequences ``start..stop`` (default: all), in order."""
     collate = SequenceCollator(pad_id)
-    for start in range(0, len(dataset), batch_size):
-        yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+    stop = len(dataset) if stop is None else stop
+    for begin in range(start, stop, batch_size):
+        yield collate([dataset[i] for i in range(begin, min(begin + batch_size, stop))])
 
 
 def cache_key(teacher_id: str, dataset: NextItemDataset, spec: TeacherSpec) -> str:
@@ -108,60 +112,66 @@ def build_cache(
     batch_size: int = 64,
     shard_sequences: int = 2048,
     progress: bool = True,
+    world: World | None = None,
 ) -> None:
     """Run the teacher once over every sequence of ``dataset`` and write its outputs at
     real positions to ``folder/shard-*.safetensors`` (atomically: a half-built cache is
-    never read)."""
-    pad_id = teacher.model.pad_id
-    with atomic_folder(folder) as tmp:
-        shard: dict[str, list[torch.Tensor]] = {}
-        n_shards, in_shard = 0, 0
+    never read).
 
-        def flush() -> None:
-            nonlocal shard, n_shards, in_shard
-            if shard:
-                tensors = {k: torch.cat(v).contiguous() for k, v in shard.items()}
-                save_file(tensors, str(tmp / f"shard-{n_shards:05d}.safetensors"))
-                n_shards += 1
-                shard, in_shard = {}, 0
-
+    Shard k holds sequences ``k * shard_sequences`` onwards whatever the world size;
+    under ``torchrun`` rank r writes every ``world_size``-th shard from r, so the cache
+    is the same files as one process writes, and any world size reads it."""
+    world = world or World()
+    # whole batches per shard, so that shards hold what one pass over the data makes
+    batch_size = min(batch_size, shard_sequences)
+    shard_sequences = shard_sequences // batch_size * batch_size
+    n_shards = -(-len(dataset) // shard_sequences)
+    mine = shard(n_shards, world)
+    with shared_atomic_folder(folder, world) as tmp:
         bar = progress_bar(total=len(dataset), desc="teacher outputs", unit="seq", enabled=progress)
-        for batch in _batches(dataset, pad_id, batch_size):
-            out = teacher(batch)
-            real = batch.mask
-            parts = {
-                "users": batch.users,
-                "lengths": real.sum(1),
-                "logits": out.logits[real].half(),
-                "lse": out.lse[real].float(),
-            }
-            if out.indices is not None:
-                parts["indices"] = out.indices[real].int()
-            for j, maps in enumerate(out.maps):
-                # each sequence's (n, n) block of real rows and keys, flattened
-                parts[f"maps.{j}"] = torch.cat(
-                    [
-                        m[:n, :n].reshape(-1)
-                        for m, n in zip(maps, parts["lengths"].tolist(), strict=True)
-                    ]
-                ).half()
-            for key, value in parts.items():
-                shard.setdefault(key, []).append(value)
-            in_shard += len(batch.users)
-            bar.update(len(batch.users))
-            if in_shard >= shard_sequences:
-                flush()
-        flush()
+        for index in mine:
+            start = int(index) * shard_sequences
+            stop = min(start + shard_sequences, len(dataset))
+            parts: dict[str, list[torch.Tensor]] = {}
+            for batch in _batches(dataset, teacher.model.pad_id, batch_size, start, stop):
+                for key, value in _cached_outputs(teacher, batch).items():
+                    parts.setdefault(key, []).append(value)
+                bar.update(len(batch.users))
+            tensors = {k: torch.cat(v).contiguous() for k, v in parts.items()}
+            save_file(tensors, str(tmp / f"shard-{int(index):05d}.safetensors"))
         bar.close()
-        meta = {
-            "format": CACHE_FORMAT,
-            "sequences": len(dataset),
-            "shards": n_shards,
-            "top_k": teacher.spec.top_k,
-            "temperature": teacher.spec.temperature,
-            "layers": list(teacher.spec.layers),
-        }
-        (tmp / META_NAME).write_text(json.dumps(meta, indent=1))
+        if world.is_main:
+            meta = {
+                "format": CACHE_FORMAT,
+                "sequences": len(dataset),
+                "shards": n_shards,
+                "top_k": teacher.spec.top_k,
+                "temperature": teacher.spec.temperature,
+                "layers": list(teacher.spec.layers),
+            }
+            (tmp / META_NAME).write_text(json.dumps(meta, indent=1))
+
+
+def _cached_outputs(teacher: LiveTeacher, batch: NextItemBatch) -> dict[str, torch.Tensor]:
+    """What the cache keeps of the teacher's outputs on a batch: its real positions."""
+    device = next(teacher.model.parameters()).device
+    out = teacher(to_device(batch, device))
+    real = batch.mask
+    lengths = real.sum(1)
+    parts = {
+        "users": batch.users,
+        "lengths": lengths,
+        "logits": out.logits.cpu()[real].half(),
+        "lse": out.lse.cpu()[real].float(),
+    }
+    if out.indices is not None:
+        parts["indices"] = out.indices.cpu()[real].int()
+    for j, maps in enumerate(out.maps):
+        # each sequence's (n, n) block of real rows and keys, flattened
+        parts[f"maps.{j}"] = torch.cat(
+            [m[:n, :n].reshape(-1) for m, n in zip(maps.cpu(), lengths.tolist(), strict=True)]
+        ).half()
+    return parts
 
 
 class CachedTeacher:
@@ -193,7 +203,10 @@ class CachedTeacher:
         self.map_start[users] = torch.cumsum(squares, 0) - squares
 
     def __call__(self, batch: NextItemBatch) -> TeacherBatch:
-        users, real = batch.users, batch.mask
+        """The cached outputs for ``batch`` (looked up on the CPU, returned on the
+        batch's device)."""
+        device = batch.mask.device
+        users, real = batch.users.cpu(), batch.mask.cpu()
         lengths = real.sum(1)
         missing = self.start[users] < 0
         if missing.any() or (self.length[users] != lengths).any():
@@ -214,4 +227,9 @@ class CachedTeacher:
                 start = int(self.map_start[user])
                 full[b, :n, :n] = flat[start : start + n * n].reshape(n, n).float()
             maps.append(full)
-        return TeacherBatch(logits=logits, indices=indices, lse=lse, maps=maps)
+        return TeacherBatch(
+            logits=logits.to(device),
+            indices=indices.to(device) if indices is not None else None,
+            lse=lse.to(device),
+            maps=[m.to(device) for m in maps],
+        )

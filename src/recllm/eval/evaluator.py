@@ -19,6 +19,7 @@ import torch
 
 from recllm.data.sequences import UserSequences
 from recllm.data.splits import Split, Stage
+from recllm.distributed import World, all_gather_objects
 from recllm.errors import ConfigError, RecLLMError
 from recllm.eval.metrics import METRIC_NAMES, ranking_metrics, target_ranks
 from recllm.progress import progress_bar
@@ -110,6 +111,14 @@ class _Sums:
             for name, values in ranking_metrics(greater, ties, mask, k).items():
                 self.total[f"{name}@{k}"] += float(values.sum())
 
+    def merge(self, other: _Sums) -> None:
+        """Add another batch's sums (in batch order, so totals are bit-identical to
+        adding each batch directly)."""
+        for key, value in other.total.items():
+            self.total[key] += value
+        self.users += other.users
+        self.targets += other.targets
+
     def means(self) -> dict[str, float]:
         return {key: value / max(self.users, 1) for key, value in self.total.items()}
 
@@ -120,8 +129,14 @@ def evaluate(
     stage: Stage = "test",
     config: EvalConfig | None = None,
     progress: bool = True,
+    world: World | None = None,
 ) -> EvalResult:
     """Rank the whole catalogue for every user with ``stage`` targets and average metrics.
+
+    ``world``: under ``torchrun``, every rank scores every ``world_size``-th batch of
+    users, and the per-batch sums are gathered and added in batch order, so every rank
+    returns metrics identical to one process's. (Sampled metrics draw negatives in one
+    stream over all batches: with them every rank evaluates every user.)
 
     Users without targets are skipped (they are not counted); a stage without any is an
     error, not a table of zeros. With a cold-start split
@@ -136,14 +151,19 @@ def evaluate(
     users = targets.users_with_items()
     require_targets(split, stage, len(users))
     popularity = np.bincount(split.train["item"].to_numpy(), minlength=split.n_items)
-    sums = {"all": _Sums(config.ks)}
-    if cold_flags is not None:
-        sums.update(cold=_Sums(config.ks), warm=_Sums(config.ks))
+    groups = ["all"] if cold_flags is None else ["all", "cold", "warm"]
     sampled_sums = _Sums(config.ks)
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
-    batches = range(0, len(users), config.batch_size)
+    world = world or World()
+    sharded = world.distributed and not config.sampled
+    batches = list(range(0, len(users), config.batch_size))
+    if sharded:
+        batches = batches[world.rank :: world.world_size]
+    partial: list[tuple[int, dict[str, _Sums]]] = []
     for begin in progress_bar(batches, desc=f"evaluate[{stage}]", enabled=progress, unit="batch"):
+        sums = {name: _Sums(config.ks) for name in groups}
+        partial.append((begin, sums))
         batch = users[begin : begin + config.batch_size]
         scores = _checked_scores(scorer(batch, history), len(batch), split.n_items)
         target_ids, target_mask, target_pos = _padded(targets, batch)
@@ -170,10 +190,19 @@ def evaluate(
             _add_sampled(
                 sampled_sums, scores, target_ids, target_mask, taken, popularity, config, generator
             )
+    if sharded:
+        partial = sorted(
+            (entry for rank in all_gather_objects(partial) for entry in rank), key=lambda e: e[0]
+        )
+    sums = {name: _Sums(config.ks) for name in groups}
+    for _, batch_sums in partial:
+        for name in groups:
+            sums[name].merge(batch_sums[name])
     seconds = time.perf_counter() - start
     k = config.ks[0]
     means = sums["all"].means()
-    log.info(  # the log's one line per evaluation (the bar above shows only on a terminal)
+    log.log(  # the log's one line per evaluation (the bar above shows only on a terminal)
+        logging.INFO if world.is_main else logging.DEBUG,
         "evaluate[%s]: %d users, recall@%d %.4f, ndcg@%d %.4f, %.1f s",
         stage,
         sums["all"].users,

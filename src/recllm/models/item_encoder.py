@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from recllm.distributed import World, all_gather_objects, broadcast_object
 from recllm.errors import ConfigError, RecLLMError
 from recllm.models.backbone import Backbone
 from recllm.progress import progress_bar
@@ -127,8 +128,13 @@ def encode_items(
     cache_dir: Path | None = None,
     progress: bool = True,
     bf16: bool = False,
+    world: World | None = None,
 ) -> ItemEncodings:
     """Encode item texts with the backbone (no gradient, eval mode), through a disk cache.
+
+    ``world``: under ``torchrun`` every rank encodes every ``world_size``-th batch and
+    the results are gathered, so that each rank holds the same encodings as one process
+    makes (the same batches, run elsewhere); rank 0 writes the cache.
 
     Texts are batched in order of token length, so that padding is small, and the results
     are returned in the original order. A text that is empty (or only whitespace) is
@@ -178,7 +184,8 @@ def encode_items(
     }
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:24]
     path = Path(cache_dir) / CACHE_SUBDIR / f"{key}.safetensors" if cache_dir else None
-    if path is not None and path.is_file():
+    world = world or World()
+    if path is not None and broadcast_object(path.is_file()):  # rank 0 decides for all
         try:
             cached = ItemEncodings.load(path)
             if all(cached.meta.get(k) == v for k, v in meta.items()):
@@ -187,9 +194,11 @@ def encode_items(
         except RecLLMError as exc:
             log.warning("%s; encoding again", exc)
 
-    encodings = _encode(backbone, list(texts), n_tokens, max_length, batch_size, progress, bf16)
+    encodings = _encode(
+        backbone, list(texts), n_tokens, max_length, batch_size, progress, bf16, world
+    )
     encodings.meta = meta
-    if path is not None:
+    if path is not None and world.is_main:
         try:
             encodings.save(path)
         except OSError as exc:
@@ -216,6 +225,7 @@ def _encode(
     batch_size: int,
     progress: bool,
     bf16: bool,
+    world: World,
 ) -> ItemEncodings:
     ids, special = _tokenize(backbone.tokenizer, texts, max_length)
     device = next(backbone.parameters()).device
@@ -227,11 +237,13 @@ def _encode(
     order = sorted(range(n), key=lambda i: len(ids[i]))
     was_training = backbone.training
     backbone.eval()
-    bar = progress_bar(total=n, desc="encoding items", unit="item", enabled=progress)
+    starts = list(range(0, n, batch_size))[world.rank :: world.world_size]
+    mine = sum(len(order[s : s + batch_size]) for s in starts)
+    bar = progress_bar(total=mine, desc="encoding items", unit="item", enabled=progress)
     started = time.perf_counter()
     try:
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            for start in range(0, n, batch_size):
+            for start in starts:
                 rows = order[start : start + batch_size]
                 length = max(len(ids[i]) for i in rows)
                 input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)  # (b, T)
@@ -258,6 +270,15 @@ def _encode(
     finally:
         bar.close()
         backbone.train(was_training)
+    if world.distributed:  # every rank's rows, into every rank's tables
+        my_rows = torch.tensor(
+            [i for s in starts for i in order[s : s + batch_size]], dtype=torch.long
+        )
+        shares = all_gather_objects(
+            (my_rows, pooled[my_rows], tokens[my_rows], token_mask[my_rows])
+        )
+        for got, part_pooled, part_tokens, part_mask in shares:
+            pooled[got], tokens[got], token_mask[got] = part_pooled, part_tokens, part_mask
     log.info("encoded %d item texts in %.1f s", n, time.perf_counter() - started)
     return ItemEncodings(pooled, tokens, token_mask)
 

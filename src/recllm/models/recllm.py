@@ -202,16 +202,23 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         hidden = self.backbone.forward_embeddings(inputs, full_mask, causal=True)
         return hidden[:, n_prompt:], None
 
-    def save_pretrained(self, folder: Path) -> None:
-        """Adapter config + weights (and trainable backbone weights, if any)."""
+    def save_pretrained(self, folder: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+        """Adapter config + weights (and trainable backbone weights, if any).
+
+        ``state``: this model's weights by name, when this module does not hold them
+        whole (FSDP shards them; rank 0 writes what it gathered)."""
         folder = Path(folder)
         self.config.save(folder)
-        save_file(
-            {k: v.contiguous() for k, v in self.adapter.state_dict().items()},
-            str(folder / WEIGHTS_NAME),
+        adapter = (
+            self.adapter.state_dict()
+            if state is None
+            else {
+                k.removeprefix("adapter."): v for k, v in state.items() if k.startswith("adapter.")
+            }
         )
+        save_file({k: v.contiguous() for k, v in adapter.items()}, str(folder / WEIGHTS_NAME))
         trainable = {
-            n: p.detach().contiguous()
+            n: (p if state is None else state[f"backbone.{n}"]).detach().contiguous()
             for n, p in self.backbone.named_parameters()
             if p.requires_grad
         }

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from recllm.distributed import World, all_gather_objects
 from recllm.errors import RecLLMError
 from recllm.fsutil import atomic_folder, damaged_file_errors
 
@@ -42,8 +43,12 @@ def save_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
     state: dict[str, Any],
+    rng: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write a checkpoint atomically (a half-written folder is never mistaken for one)."""
+    """Write a checkpoint atomically (a half-written folder is never mistaken for one).
+
+    ``rng``: every rank's RNG states (:func:`rng_states`) when several processes train;
+    None: this process's."""
     with atomic_folder(folder) as tmp:
         save_file(trainable_state(model), str(tmp / TRAINABLE_NAME))
         opt = optimizer.state_dict()
@@ -54,13 +59,38 @@ def save_checkpoint(
             if isinstance(value, torch.Tensor)
         }
         save_file(tensors, str(tmp / OPTIMIZER_NAME))
-        save_file(
-            {"torch": torch.get_rng_state(), "generator": generator.get_state()},
-            str(tmp / RNG_NAME),
-        )
+        save_file(rng or rng_states(generator, World()), str(tmp / RNG_NAME))
         sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
         payload = {"loop": state, "param_groups": opt["param_groups"], "scheduler": sched}
         (tmp / STATE_NAME).write_text(json.dumps(payload, indent=1, default=_jsonable))
+
+
+def rng_states(generator: torch.Generator, world: World) -> dict[str, torch.Tensor]:
+    """Every rank's torch and generator RNG states, on every rank (rank 0's under the
+    plain names, rank r's as ``torch.r`` / ``generator.r``)."""
+    mine = (torch.get_rng_state(), generator.get_state().cpu())
+    gathered = all_gather_objects(mine) if world.distributed else [mine]
+    states: dict[str, torch.Tensor] = {}
+    for rank, (cpu, gen) in enumerate(gathered):
+        suffix = f".{rank}" if rank else ""
+        states[f"torch{suffix}"], states[f"generator{suffix}"] = cpu, gen
+    return states
+
+
+def restore_rng(
+    rng: dict[str, torch.Tensor], generator: torch.Generator, world: World, step: int
+) -> None:
+    """This rank's RNG states from a checkpoint. A rank it holds none for (the run
+    resumes with more processes) gets fresh states, distinct per rank, from the step."""
+    suffix = f".{world.rank}" if world.rank else ""
+    if f"torch{suffix}" in rng:
+        torch.set_rng_state(rng[f"torch{suffix}"])
+        generator.set_state(rng[f"generator{suffix}"].to(generator.device))
+        return
+    log.info("rank %d: no RNG state in the checkpoint; seeding afresh", world.rank)
+    seed = 1_000_003 * (world.rank + 1) + step
+    torch.manual_seed(seed)
+    generator.manual_seed(seed + 1)
 
 
 def _jsonable(value: Any) -> Any:
@@ -75,6 +105,7 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """Restore everything :func:`save_checkpoint` wrote; returns the loop state.
 
@@ -110,8 +141,7 @@ def load_checkpoint(
         raise RecLLMError(
             f"checkpoint {folder}: the optimiser state does not fit this model ({exc})"
         ) from exc
-    torch.set_rng_state(rng["torch"])
-    generator.set_state(rng["generator"])
+    restore_rng(rng, generator, world or World(), int(payload["loop"].get("step", 0)))
     return dict(payload["loop"])
 
 
@@ -131,7 +161,7 @@ def _read(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict, 
         if any(len(key.split(".", 2)) != 3 for key in tensors):
             raise RecLLMError(f"{folder / OPTIMIZER_NAME} holds no optimiser state")
         rng = load_file(str(folder / RNG_NAME))
-        if set(rng) != {"torch", "generator"}:
+        if not {"torch", "generator"} <= set(rng):
             raise RecLLMError(f"{folder / RNG_NAME} holds no RNG states")
         return load_file(str(folder / TRAINABLE_NAME)), payload, tensors, rng
 
@@ -142,14 +172,25 @@ def load_latest_intact(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
+    world: World | None = None,
+    step: torch.nn.Module | None = None,
 ) -> tuple[Path, dict[str, Any]] | None:
     """Restore the newest checkpoint that loads, saying which damaged ones were passed
-    over (a crash or a full disk may leave the newest truncated); None when there is none."""
+    over (a crash or a full disk may leave the newest truncated); None when there is none.
+
+    A sharded (DCP) checkpoint loads into ``step``, the model as it trains (DDP- or
+    FSDP-wrapped, or not), resharded to this ``world``."""
+    from recllm.recipes.sharded_checkpoint import is_sharded_checkpoint, load_sharded
+
     folders = _checkpoints(run_dir)
     damaged: list[str] = []
+    world = world or World()
     for folder in reversed(folders):
         try:
-            state = load_checkpoint(folder, model, optimizer, scheduler, generator)
+            if is_sharded_checkpoint(folder):
+                state = load_sharded(folder, step or model, optimizer, scheduler, generator, world)
+            else:
+                state = load_checkpoint(folder, model, optimizer, scheduler, generator, world)
         except RecLLMError as exc:
             log.warning("checkpoint %s cannot be used: %s", folder.name, exc)
             damaged.append(folder.name)

@@ -5,8 +5,10 @@ validation every ``eval_every`` epochs with early stopping on NDCG@10, a checkpo
 every epoch (safetensors + JSON) that ``resume`` continues exactly, TensorBoard scalars,
 and a results JSON with the test metrics of the best validation epoch.
 
-The loop keeps no global state and takes ``rank``/``world_size`` so that it can run
-under ``torch.distributed`` later (only rank 0 logs and writes).
+Under ``torchrun`` the same loop trains data-parallel (:mod:`recllm.recipes.parallel`:
+DDP, or FSDP with ``trainer.strategy: fsdp``): every rank trains on its share of each
+global batch, evaluates its share of the users, and resumes; rank 0 alone writes
+checkpoints (under FSDP every rank writes its shards), scalars, progress and results.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from recllm import distributed
 from recllm.config import run_settings_problems, to_dict
-from recllm.data.batching import WINDOW_MODES, BucketBatchSampler
+from recllm.data.batching import WINDOW_MODES, BucketBatchSampler, to_device
 from recllm.data.identity import catalogue_identity, check_identity, write_identity
 from recllm.data.preprocess import PreprocessConfig, preprocess
 from recllm.data.registry import load_dataset
@@ -45,7 +48,13 @@ from recllm.models.losses import LossWeights, total_loss
 from recllm.models.recllm import RecLLMModel, catalogue_hash
 from recllm.models.sasrec import SASRecConfig
 from recllm.progress import progress_bar
-from recllm.recipes.checkpoint import load_latest_intact, prune_checkpoints, save_checkpoint
+from recllm.recipes import parallel
+from recllm.recipes.checkpoint import (
+    load_latest_intact,
+    prune_checkpoints,
+    rng_states,
+    save_checkpoint,
+)
 from recllm.recipes.model_names import CF_MODELS, MODEL_NAMES
 from recllm.recipes.models import (
     TrainableModel,
@@ -59,6 +68,7 @@ from recllm.recipes.models import (
     training_data,
 )
 from recllm.recipes.run_folder import RunFolder, has_run
+from recllm.recipes.sharded_checkpoint import save_sharded
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +137,13 @@ class TrainerConfig:
             left out (more steps per epoch).
         keep_checkpoints: newest per-epoch checkpoints kept on disk (0: all); resuming
             needs only the newest, and the best weights are kept apart in ``best/``.
+        strategy: under ``torchrun``, ``"ddp"`` (a replica per process, gradients
+            averaged) or ``"fsdp"`` (FSDP2: weights, gradients and optimiser states
+            sharded over the processes, bf16 weights when ``bf16``; checkpoints sharded
+            through ``torch.distributed.checkpoint``). One process ignores it.
+        device: ``"cpu"``, ``"cuda"`` (each process its ``LOCAL_RANK``'s GPU) or
+            ``"auto"`` (a GPU when there is one); the process group's backend follows
+            (NCCL on GPUs, gloo on CPUs).
     """
 
     loss: Literal["bpr", "ce", "bce"] = "bpr"
@@ -148,11 +165,17 @@ class TrainerConfig:
     tensorboard: bool = True
     keep_checkpoints: int = 2
     windows: str = "last"
+    strategy: str = "ddp"
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         problems = []
         if self.windows not in WINDOW_MODES:
             problems.append(f"windows must be one of {WINDOW_MODES}, got {self.windows!r}")
+        if self.strategy not in parallel.STRATEGIES:
+            problems.append(f"strategy must be one of {parallel.STRATEGIES}, got {self.strategy!r}")
+        if self.device not in distributed.DEVICES:
+            problems.append(f"device must be one of {distributed.DEVICES}, got {self.device!r}")
         if self.keep_checkpoints < 0:
             problems.append(f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}")
         if self.loss not in ("bpr", "ce", "bce"):
@@ -208,6 +231,13 @@ class TrainConfig:
             problems.append(
                 "generation.weight > 0 (joint explanation training) needs model recllm-adapter"
             )
+        if self.trainer.strategy == "fsdp" and (
+            self.model != "recllm-adapter" or self.generation.weight > 0
+        ):
+            problems.append(
+                "trainer.strategy fsdp shards a language model: it needs model "
+                "recllm-adapter and generation.weight 0 (use ddp for the others)"
+            )
         if self.generation.weight > 0 and self.trainer.windows != "last":
             problems.append("generation.weight > 0 needs trainer.windows 'last'")
         ConfigError.collect("config", problems)
@@ -229,19 +259,22 @@ def build_pipeline(
     progress: bool = True,
     data_dir: Path | None = None,
     with_backbone: bool | None = None,
+    world: distributed.World | None = None,
 ) -> Pipeline:
     """Load, preprocess and split the data, load the backbone, encode the items (cached).
 
     Training and inference both call this, so a saved run is always rebuilt exactly as
     it was trained. ``with_backbone`` (default: whether ``config.model`` uses one) says
-    whether to load the language model and encode the items."""
+    whether to load the language model and encode the items. ``world``: under
+    ``torchrun``, rank 0 fills the data cache first, and the ranks share the encoding."""
     from recllm import paths
 
     source = data_dir or (Path(config.data.data_dir) if config.data.data_dir else None)
     cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else None
-    dataset = preprocess(
-        load_dataset(config.data.dataset, source, cache_dir), config.data.preprocess
-    )
+    with distributed.main_first(world):
+        dataset = preprocess(
+            load_dataset(config.data.dataset, source, cache_dir), config.data.preprocess
+        )
     texts = item_texts(dataset)
     data_split = split(dataset, config.data.split)
     if with_backbone is None:
@@ -259,6 +292,7 @@ def build_pipeline(
         cache_dir=paths.cache_dir(cache_dir),
         progress=progress,
         bf16=config.encoder.bf16,
+        world=world,
     )
     return Pipeline(data_split, backbone, encodings, catalogue_hash(texts))
 
@@ -300,16 +334,29 @@ def optimiser_step(
     params: Iterable[torch.nn.Parameter],
     batch_loss: Callable[[], torch.Tensor],
     trainer: TrainerConfig,
+    world: distributed.World | None = None,
+    share: float = 1.0,
 ) -> float:
     """One optimisation step, the same in every stage that trains a model: the loss under
-    bf16 autocast (when on), backward, gradient clipping (when on), step."""
+    bf16 autocast (when on), backward, gradient clipping (when on), step.
+
+    Several processes: ``share`` is this rank's share of the global batch
+    (:func:`recllm.recipes.parallel.share_of`); the loss is weighted so that the
+    gradients DDP/FSDP average are the global batch's, and the value returned is the
+    global batch's mean loss, the same on every rank."""
+    world = world or distributed.World()
     optimizer.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=trainer.bf16):
+    with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=trainer.bf16):
         loss = batch_loss()
-    loss.backward()
+    if world.distributed:
+        (loss * (share * world.world_size)).backward()
+    else:
+        loss.backward()
     if trainer.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(params, trainer.grad_clip)
     optimizer.step()
+    if world.distributed:
+        return float(distributed.all_reduce_sum(loss.detach().float() * share))
     return loss.item()
 
 
@@ -329,14 +376,11 @@ class TrainRecipe:
         config: TrainConfig,
         resume: bool = False,
         overwrite: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
     ) -> None:
         self.config = config
         self.overwrite = overwrite
         self.resume = resume
-        self.rank = rank
-        self.world_size = world_size
+        self.world = distributed.World()
         self.output_dir = Path(config.output_dir)
         self.writer: Any = None
         self.folder: RunFolder | None = None
@@ -350,18 +394,24 @@ class TrainRecipe:
 
         # Taken now, not when results are written: the code that runs is the code at start.
         self.provenance = provenance()
-        self.folder = (
-            RunFolder(self.output_dir, resume=self.resume, overwrite=self.overwrite)
-            if self.rank == 0
-            else None
-        )
-        if self.folder is not None:
-            self.folder.open()
+        self.world = distributed.init(self.config.trainer.device)
+        if not self.world.is_main:  # rank 0 alone logs
+            logging.getLogger("recllm").setLevel(logging.WARNING)
+        with distributed.main_first(self.world):  # the others read it once it is ready
+            if self.world.is_main:
+                self.folder = RunFolder(
+                    self.output_dir, resume=self.resume, overwrite=self.overwrite
+                )
+                self.folder.open()
         try:
             self._setup()
         except BaseException:
             self.cleanup(failed=True)
             raise
+
+    @property
+    def rank(self) -> int:
+        return self.world.rank
 
     def _setup(self) -> None:
         cfg = self.config
@@ -369,7 +419,9 @@ class TrainRecipe:
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         self._seed(t.seed)
-        self.pipeline = build_pipeline(cfg, progress=t.progress)
+        self.pipeline = build_pipeline(
+            cfg, progress=t.progress and self.world.is_main, world=self.world
+        )
         self.split: Split = self.pipeline.split
         for stage in ("valid", "test"):
             require_targets(self.split, stage)  # not after an epoch spent training
@@ -388,14 +440,18 @@ class TrainRecipe:
             self.train_data.lengths,
             t.batch_size,
             seed=t.seed,
-            rank=self.rank,
-            world_size=self.world_size,
+            rank=self.world.rank,
+            world_size=self.world.world_size,
         )
         self.loader = DataLoader(
             self.train_data,
             batch_sampler=self.sampler,
             collate_fn=collate,
         )
+        # DDP-wrapped or FSDP-sharded under torchrun; the optimiser needs its parameters
+        self.step_module = parallel.wrap(self.model, t.strategy, self.world, t.bf16)
+        if self.world.rank:  # dropout and sampled negatives differ between ranks
+            torch.manual_seed(t.seed + 7919 * self.world.rank)
         self.optimizer = torch.optim.AdamW(
             parameter_groups(self.model, t), lr=t.lr, weight_decay=t.weight_decay
         )
@@ -403,7 +459,9 @@ class TrainRecipe:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(steps, max(1, int(t.warmup_ratio * steps)))
         )
-        self.generator = torch.Generator().manual_seed(t.seed + 1)
+        self.generator = torch.Generator(self.world.device).manual_seed(
+            t.seed + 1 + 7919 * self.world.rank
+        )
         self.state: dict[str, Any] = {
             "epoch": 0,
             "step": 0,
@@ -418,7 +476,13 @@ class TrainRecipe:
             self._check_resume_config()
             check_identity(self.output_dir, identity, users_matter=cfg.model in CF_MODELS)
             restored = load_latest_intact(
-                self.output_dir, self.model, self.optimizer, self.scheduler, self.generator
+                self.output_dir,
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                self.generator,
+                self.world,
+                self.step_module,
             )
             if restored is None:
                 log.warning("resume: no checkpoint in %s, starting from scratch", self.output_dir)
@@ -504,14 +568,7 @@ class TrainRecipe:
                     self.state.update(
                         {"best_ndcg@10": ndcg, "best_epoch": epoch + 1, "bad_evals": 0}
                     )
-                    if self.rank == 0:
-                        self._save_best(epoch + 1)
-                        if self.generation is not None:
-                            self.generation.save(
-                                self.output_dir / EXPLAINER_DIR,
-                                self.output_dir,
-                                {"epoch": epoch + 1, **self.provenance},
-                            )
+                    self._save_best(epoch + 1)
                 else:
                     self.state["bad_evals"] += 1
                     self.state["stopped"] = self.state["bad_evals"] >= t.patience
@@ -520,18 +577,7 @@ class TrainRecipe:
                 log.info(_epoch_line(record, t.epochs, self.state))
             self.state["history"].append(record)
             self.state["epoch"] = epoch + 1
-            if self.rank == 0:
-                kept = f"; the checkpoint of epoch {epoch} is intact" if epoch else ""
-                with write_errors(f"the checkpoint of epoch {epoch + 1}", kept):
-                    save_checkpoint(
-                        self.output_dir / "checkpoints" / f"epoch-{epoch + 1}",
-                        self.model,
-                        self.optimizer,
-                        self.scheduler,
-                        self.generator,
-                        self.state,
-                    )
-                prune_checkpoints(self.output_dir, t.keep_checkpoints)
+            self._save_checkpoint(epoch)
             if self.state["stopped"]:
                 log.info(
                     "early stopping: no better validation NDCG@10 for %d evaluations", t.patience
@@ -547,17 +593,79 @@ class TrainRecipe:
             )
         return self.state
 
+    def _save_checkpoint(self, epoch: int) -> None:
+        """The checkpoint of ``epoch`` (0-based, done): rank 0 writes it, with every
+        rank's RNG states; under FSDP every rank writes its shards of it."""
+        folder = self.output_dir / "checkpoints" / f"epoch-{epoch + 1}"
+        kept = f"; the checkpoint of epoch {epoch} is intact" if epoch else ""
+        with write_errors(f"the checkpoint of epoch {epoch + 1}", kept):
+            if parallel.is_sharded(self.step_module):
+                save_sharded(
+                    folder,
+                    self.step_module,
+                    self.optimizer,
+                    self.scheduler,
+                    self.generator,
+                    self.state,
+                    self.world,
+                )
+            else:
+                rng = rng_states(self.generator, self.world)
+                if self.world.is_main:
+                    save_checkpoint(
+                        folder,
+                        self.model,
+                        self.optimizer,
+                        self.scheduler,
+                        self.generator,
+                        self.state,
+                        rng,
+                    )
+        if self.world.is_main:
+            prune_checkpoints(self.output_dir, self.config.trainer.keep_checkpoints)
+        distributed.barrier()  # no rank runs ahead of a checkpoint it might resume from
+
     def _save_best(self, epoch: int) -> None:
         """The best weights so far, written whole or not at all; the first time, an
-        earlier run this one replaces (``--overwrite``) can go."""
+        earlier run this one replaces (``--overwrite``) can go. Under FSDP every rank
+        takes part in gathering them; rank 0 writes."""
         best = self.output_dir / "best"
-        with (
-            write_errors(f"the best weights (epoch {epoch}) to {best}"),
-            atomic_folder(best) as tmp,
-        ):
-            self.model.save_pretrained(tmp)
+        sharded = parallel.is_sharded(self.step_module)
+        state = parallel.full_trainable_state(self.step_module) if sharded else None
+        if self.world.is_main:
+            with (
+                write_errors(f"the best weights (epoch {epoch}) to {best}"),
+                atomic_folder(best) as tmp,
+            ):
+                if state is None:
+                    self.model.save_pretrained(tmp)
+                else:
+                    assert isinstance(self.model, RecLLMModel)  # TrainConfig checks
+                    self.model.save_pretrained(tmp, state)
+            if self.generation is not None:
+                self.generation.save(
+                    self.output_dir / EXPLAINER_DIR,
+                    self.output_dir,
+                    {"epoch": epoch, **self.provenance},
+                )
         if self.folder is not None:
             self.folder.commit()
+
+    def train_step(self, batch: Any) -> float:
+        """One optimiser and scheduler step on this rank's share of a global batch; the
+        global batch's mean loss (what the training scale benchmark times)."""
+        batch = to_device(batch, self.world.device)
+        value = optimiser_step(
+            self.optimizer,
+            self.model.parameters(),
+            partial(self.step_module, self._batch_loss, batch),
+            self.config.trainer,
+            self.world,
+            parallel.share_of(batch, self.world),
+        )
+        self.scheduler.step()
+        self.state["step"] += 1
+        return value
 
     def _train_epoch(self, epoch: int) -> float:
         t = self.config.trainer
@@ -571,11 +679,7 @@ class TrainRecipe:
             unit="batch",
         )
         for batch in bar:
-            value = optimiser_step(
-                self.optimizer, self.model.parameters(), partial(self._batch_loss, batch), t
-            )
-            self.scheduler.step()
-            self.state["step"] += 1
+            value = self.train_step(batch)
             require_finite(
                 value,
                 "training loss",
@@ -593,16 +697,26 @@ class TrainRecipe:
 
     # -- evaluate --------------------------------------------------------------
     def evaluate(self, stage: Literal["valid", "test"]) -> EvalResult:
+        """Full-ranking metrics; under torchrun each rank scores its share of the users
+        and every rank gets the same metrics as one process would."""
         scorer = make_scorer(self.model, batch_size=self.config.trainer.eval_batch_size)
-        return evaluate(
-            scorer, self.split, stage, EvalConfig(), progress=self.config.trainer.progress
-        )
+        with parallel.gathered_weights(self.step_module):
+            return evaluate(
+                scorer,
+                self.split,
+                stage,
+                EvalConfig(),
+                progress=self.config.trainer.progress and self.world.is_main,
+                world=self.world,
+            )
 
     def test_best(self) -> EvalResult:
         """Load the best validation weights and evaluate on the test split."""
         best = self.output_dir / "best"
+        distributed.barrier()  # rank 0 has written best/
         if (best / saved_model_marker(self.config.model)).is_file():
-            self.model = load_model(best, self.config, self.pipeline)
+            self.model = load_model(best, self.config, self.pipeline).to(self.world.device)
+            self.step_module = parallel.TrainStep(self.model)  # evaluation only from here
         return self.evaluate("test")
 
     def results(self, test: EvalResult) -> dict[str, Any]:
@@ -681,6 +795,10 @@ _RESUMABLE_CHANGES = {
     "trainer.keep_checkpoints",
     "data.data_dir",
     "data.cache_dir",
+    # how many processes share the work, and how, is not part of the result: a run
+    # resumes at another world size and strategy (sharded checkpoints reshard)
+    "trainer.strategy",
+    "trainer.device",
 }
 
 
