@@ -155,9 +155,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--store",
-        type=Path,
         default=None,
-        help="SQLite file of events and added items (default: BUNDLE.events.sqlite)",
+        help="where events and added items live: a SQLite file (default: "
+        "BUNDLE.events.sqlite), or redis://HOST:PORT/DB shared by replicas",
     )
     serve.add_argument(
         "--api-key-file",

@@ -45,7 +45,7 @@ from recllm.serve.results import (
     Recommendation,
     RecordedEvent,
 )
-from recllm.serve.store import EventStore, SQLiteStore, StoredItem
+from recllm.serve.store import EventStore, SQLiteStore, StoredItem, open_store
 
 MAX_K = 1000
 MAX_HISTORY = 10_000
@@ -123,11 +123,12 @@ class Recommender:
         cls, bundle: str | Path, store: EventStore | str | Path | None = None, **options: Any
     ) -> Recommender:
         """The bundle in ``bundle``, with events in ``store`` (a path: a SQLite file;
-        None: an in-memory store that lasts as long as this object)."""
+        ``redis://HOST:PORT/DB``: a Redis shared by replicas; None: an in-memory store that
+        lasts as long as this object)."""
         from recllm.bundle.load import load_bundle
 
         if isinstance(store, str | Path):
-            store = SQLiteStore(Path(store))
+            store = open_store(store)
         return cls(load_bundle(Path(bundle)), store, **options)
 
     # -- what the bundle holds ----------------------------------------------------------
@@ -330,6 +331,8 @@ class Recommender:
     def _user_history(self, user_id: str) -> _History:
         seed = self._seed.get(user_id)
         events = self.store.events_of(user_id)
+        if any(e.item_id not in self._index for e in events):
+            self.sync()  # another replica added the item after this request's sync
         if seed is None and not events:
             raise NotFoundError(f"unknown user {user_id!r}: give a history instead")
         items = [seed[0]] if seed is not None else []

@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -45,7 +44,7 @@ from recllm.serve.schemas import (
     ReloadBody,
     history_entries,
 )
-from recllm.serve.store import SQLiteStore
+from recllm.serve.store import StoreUnavailableError, open_store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2_000_000
@@ -76,7 +75,7 @@ class ServiceState:
         # brings its own OpenMP team and they fight over the cores (measured: a verified
         # explanation took 2-4x longer with 2 threads than with 1 on 2 cores).
         torch.set_num_threads(settings.threads)
-        self.store = SQLiteStore(Path(settings.store))
+        self.store = open_store(settings.store)
         self.recommender = recommender or self._load(settings.bundle)
         self.loaded_at = time.time()
         self._reloading = threading.Lock()
@@ -348,6 +347,11 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 404)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def unavailable(_: Request, exc: StoreUnavailableError) -> JSONResponse:
+        log.error("%s", exc)
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "1"})
 
     @app.exception_handler(RecLLMError)
     async def invalid(_: Request, exc: RecLLMError) -> JSONResponse:
