@@ -15,7 +15,13 @@ import pytest
 from serve_helpers import RedisServer
 
 from recllm.errors import RecLLMError
-from recllm.serve.store import EventStore, SQLiteStore, StoredItem, StoreUnavailableError, open_store
+from recllm.serve.store import (
+    EventStore,
+    SQLiteStore,
+    StoredItem,
+    StoreUnavailableError,
+    open_store,
+)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -166,3 +172,13 @@ def test_redis_warns_when_acknowledged_writes_can_be_lost(
         store.close()
     finally:
         admin.config_set("appendfsync", "always")
+
+
+def test_serve_refuses_an_unknown_store_in_one_line(
+    bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recllm.cli import main
+
+    assert main(["serve", str(bundle), "--store", "mongodb://db:27017"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown store 'mongodb://db:27017'" in err[0]

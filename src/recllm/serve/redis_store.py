@@ -180,4 +180,3 @@ def _events_key(user_id: str) -> str:
 
 def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
