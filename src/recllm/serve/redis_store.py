@@ -160,8 +160,9 @@ def pack_item(item: StoredItem) -> bytes:
     )
 
 
-def unpack_item(blob: bytes, version: int) -> StoredItem:
+def unpack_item(blob: bytes | str, version: int) -> StoredItem:
     """The inverse of :func:`pack_item`."""
+    assert isinstance(blob, bytes), "the client must not decode responses"
     (size,) = struct.unpack_from("<I", blob)
     header: dict[str, Any] = json.loads(blob[4 : 4 + size])
     m, h = header["shape"]
