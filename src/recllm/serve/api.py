@@ -244,6 +244,13 @@ class Recommender:
             return replace(answer, notes=(*answer.notes, note), degraded=True)
         return replace(answer, explanations=tuple(explained))
 
+    def history_of(self, user_id: str) -> list[tuple[str, float | None]]:
+        """A known user's history (the bundle's and the store's events), oldest first, as
+        (item id, rating or None): what a rank service sends its explain service."""
+        self.sync()
+        with self._lock:
+            return self._wire(self._user_history(_clean_id(user_id, "user_id")))
+
     # -- writes -------------------------------------------------------------------------
 
     def record(
@@ -483,12 +490,8 @@ class Recommender:
         missing = [item for item in items if item not in known]
         if missing:
             ids = [str(self.catalog.item_ids[item]) for item in missing]
-            history = [
-                (str(self.catalog.item_ids[code]), None if math.isnan(rating) else float(rating))
-                for code, rating in zip(user.items.tolist(), user.ratings.tolist(), strict=True)
-            ]
             try:
-                fetched = self.explain_via.explain(user.user_id, history, ids)
+                fetched = self.explain_via.explain(user.user_id, self._wire(user), ids)
             except ExplainServiceError as exc:
                 log.warning("answering without reasons: %s", exc)
                 for item, item_id in zip(missing, ids, strict=True):
@@ -500,6 +503,13 @@ class Recommender:
                     self._explanations[self._cache_key(user, item)] = replace(result, cached=False)
                     known[item] = result
         return [known[item] for item in items], None
+
+    def _wire(self, user: _History) -> list[tuple[str, float | None]]:
+        """A history as the explain service takes it: (item id, rating or None), oldest first."""
+        return [
+            (str(self.catalog.item_ids[code]), None if math.isnan(rating) else float(rating))
+            for code, rating in zip(user.items.tolist(), user.ratings.tolist(), strict=True)
+        ]
 
     def _cache_key(self, user: _History, item: int) -> tuple[str, str, str]:
         return (user.user_id or "", str(self.catalog.item_ids[item]), user.key())
