@@ -60,7 +60,7 @@ def split_pair(
 @pytest.fixture(scope="module")
 def services(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     folder = tmp_path_factory.mktemp("split")
-    alone = Server(bundle, folder / "all.sqlite").start()
+    alone = Server(bundle, folder / "all.sqlite", env={"RECLLM_API_KEY": KEY}).start()
     explain, rank = split_pair(bundle, folder / "split.sqlite", keyed=True)
     yield {"all": alone, "explain": explain, "rank": rank}
     for server in (rank, explain, alone):
@@ -105,6 +105,21 @@ def test_the_rank_service_caches_hot_users_explanations(services: dict[str, Serv
     fresh = post(rank, "/v1/explain", body).json()  # a new history: a new explanation
     assert not fresh["cached"] and not fresh["degraded"]
     assert _sample(httpx.get(f"{rank}/metrics").text, count) == _sample(after, count) + 1
+
+
+def test_items_added_through_the_rank_service_are_explained(services: dict[str, Server]) -> None:
+    """The explain service reads the items a rank service added from the shared store."""
+    alone, rank = services["all"].url, services["rank"].url
+    item = {"item_id": "split-new", "title": "Item 3 Again", "genres": "Comedy"}
+    for url in (alone, rank):
+        added = httpx.post(
+            f"{url}/v1/items", json={"items": [item]}, headers={"X-API-Key": KEY}, timeout=30
+        )
+        assert added.status_code == 200
+    body = {"user_id": "3", "item_id": "split-new"}
+    want, got = post(alone, "/v1/explain", body).json(), post(rank, "/v1/explain", body).json()
+    assert not got["degraded"] and got["text"] and got["title"] == "Item 3 Again"
+    assert got["item_id"] == want["item_id"] == "split-new" and not want["degraded"]
 
 
 @pytest.mark.parametrize("intent", [Intent.RECOMMEND_AND_EXPLAIN, Intent.EXPLAIN])
