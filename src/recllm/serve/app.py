@@ -101,12 +101,7 @@ class ServiceSettings:
 class ServiceState:
     """The recommender being served, swapped whole on reload."""
 
-    def __init__(
-        self,
-        settings: ServiceSettings,
-        recommender: Recommender | None = None,
-        metrics: _Metrics | None = None,
-    ) -> None:
+    def __init__(self, settings: ServiceSettings, recommender: Recommender | None = None) -> None:
         import torch
 
         self.settings = settings
@@ -120,8 +115,6 @@ class ServiceState:
                 settings.explain_url,
                 settings.explain_timeout,
                 api_key=settings.api_key,
-                on_hop=metrics.observe_hop if metrics else None,
-                on_failure=metrics.count_hop_failure if metrics else None,
             )
             if settings.explain_url is not None
             else None
@@ -224,7 +217,7 @@ def _too_large(limit: int) -> JSONResponse:
 class _Metrics:
     """Prometheus metrics of one app (its own registry, so apps do not share counters)."""
 
-    def __init__(self) -> None:
+    def __init__(self, state: ServiceState) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "recllm_requests",
@@ -258,6 +251,9 @@ class _Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.registry.register(_StateCollector(state))
+        if state.explain_via is not None:  # the same client across reloads
+            state.explain_via.observe(self.observe_hop, self.count_hop_failure)
 
     def observe_hop(self, seconds: float, overhead: float) -> None:
         self.hop.observe(seconds)
@@ -304,9 +300,8 @@ class _StateCollector:
 
 def create_app(settings: ServiceSettings, recommender: Recommender | None = None) -> FastAPI:
     """The service over ``settings.bundle`` (or an already loaded ``recommender``)."""
-    metrics = _Metrics()
-    state = ServiceState(settings, recommender, metrics)
-    metrics.registry.register(_StateCollector(state))
+    state = ServiceState(settings, recommender)
+    metrics = _Metrics(state)
     app = FastAPI(
         title="RecLLM-Adapter",
         version=__version__,

@@ -53,6 +53,10 @@ class RemoteExplainer:
         self._on_hop = on_hop
         self._on_failure = on_failure
 
+    def observe(self, on_hop: HopObserver, on_failure: FailureObserver) -> None:
+        """Report each hop's timings and each failure's reason (the service's metrics)."""
+        self._on_hop, self._on_failure = on_hop, on_failure
+
     def explain(
         self,
         user_id: str | None,
