@@ -55,3 +55,8 @@ recllm bench serve --bundle runs/bundles/beauty-student --label amazon-beauty-st
 recllm bench distill --checkpoint runs/serve-beauty/teacher \
     --students distilled=runs/serve-beauty/student --data-dir "$DATA" \
     --results-dir results/distill/short-schedule-beauty
+
+# 6. Rank and explain as separate services on loopback (serve --role rank / explain): the
+#    endpoints through the hop, and the hop alone (docs/scale.md).
+recllm bench serve --bundle runs/bundles/ml-100k-student --label ml-100k-student-split --split \
+    --endpoints explain ask

@@ -121,9 +121,29 @@ def test_serving_targets_compare_each_students_p99_with_its_aim(tmp_path: Path) 
     (tmp_path / "serve").mkdir()
     (tmp_path / "serve" / "s.json").write_text(json.dumps(record("s", "student", 60.0)))
     (tmp_path / "serve" / "t.json").write_text(json.dumps(record("t", "teacher", 1.0)))
-    rows = [r for r in serving(tmp_path)["serve_targets"].splitlines() if r.startswith("| s:")]
+    rows = [r for r in serving(tmp_path)["serve-targets"].splitlines() if r.startswith("| s:")]
     assert rows == [
         "| s: recommend, concurrency 16 | 50 | 60.0 | no |",
         "| s: explain, concurrency 1 | 100 | 60.0 | yes |",
         "| s: ask, concurrency 1 | 100 | 60.0 | yes |",
     ]
+
+
+def test_the_hop_table_reads_split_serving_results(tmp_path: Path) -> None:
+    """`recllm bench serve --split` files give the hop table; the others do not."""
+    from recllm.docgen.bench_tables import serving
+
+    (tmp_path / "serve").mkdir()
+    assert "No `recllm bench serve --split`" in serving(tmp_path)["serve-hop"]
+    row = {"p50_ms": 5.0, "p95_ms": 6.0, "p99_ms": 7.0, "requests": 3, "non_200": 0}
+    record = {"name": "toy", "http": {"explain": {"concurrency_1": row}}, "python_api": {}}
+    record["server_peak_rss_mb"] = 100.0
+    (tmp_path / "serve" / "all.json").write_text(json.dumps(record))
+    hop = {"round_trip": {"p50_ms": 4.31, "p99_ms": 9.5}, "overhead": {"p50_ms": 1.21}}
+    split = {"hop_alone": {**hop, "requests": 3}, "hop_under_load": {"calls": 5, "failed_x": 1}}
+    (tmp_path / "serve" / "split.json").write_text(json.dumps({**record, "split": split}))
+    lines = serving(tmp_path)["serve-hop"].splitlines()
+    cells = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert cells == ["toy", "4.3", "9.5", "1.2", "", "3", "5", "1"]  # a missing p99: empty
+    assert len(lines) == 5 and "serve/split.json" in lines[-1]  # the all-role file is no row
+    assert "serve/all.json" not in lines[-1]

@@ -520,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--label", default=None, help="serve: results file name (default: the bundle's dataset)"
     )
+    bench.add_argument(
+        "--split",
+        action="store_true",
+        help="serve: run a rank service calling an explain service (serve --role rank/explain) "
+        "and time the hop between them",
+    )
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
 

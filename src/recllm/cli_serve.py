@@ -65,6 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api_key=key,
         require_key=args.require_key,
         threads=args.threads,
+        role=args.role,
+        explain_url=args.explain_url,
+        explain_timeout=args.explain_timeout,
     )
     serve(settings, args.host, args.port, args.workers)
     return 0
@@ -155,9 +158,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--store",
-        type=Path,
         default=None,
-        help="SQLite file of events and added items (default: BUNDLE.events.sqlite)",
+        help="where events and added items live: a SQLite file (default: "
+        "BUNDLE.events.sqlite), or redis://HOST:PORT/DB shared by replicas",
     )
     serve.add_argument(
         "--api-key-file",
@@ -167,5 +170,25 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--require-key", action="store_true", help="require the API key on every endpoint"
+    )
+    serve.add_argument(
+        "--role",
+        choices=["all", "rank", "explain"],
+        default="all",
+        help="all: everything (default); rank: everything, explanations asked of --explain-url; "
+        "explain: /v1/explain and what a rank service calls",
+    )
+    serve.add_argument(
+        "--explain-url",
+        default=None,
+        help="rank: the explain service, e.g. http://10.0.0.5:8001 (same bundle and store; "
+        "this service's API key, if it has one, is sent with each call)",
+    )
+    serve.add_argument(
+        "--explain-timeout",
+        type=float,
+        default=2.0,
+        help="rank: seconds to wait for the explain service before answering without reasons "
+        "(default 2)",
     )
     serve.set_defaults(func=cmd_serve)

@@ -82,3 +82,10 @@ def test_slots_round_trip_and_an_empty_slot_writes_nothing() -> None:
     assert delexicalise(text, facts) == "Why [ITEM] ? You gave [H1] four stars."
     assert relexicalise(tokenize(delexicalise(text, facts)), facts) == text
     assert relexicalise(["like", "[H3]", "it", "is"], facts) == "like it is"
+
+
+def test_a_rating_claim_about_an_unrated_item_is_false_not_an_error() -> None:
+    """A history given without ratings (NaN) cannot back a claim of stars."""
+    unrated = np.array([5.0, np.nan, 2.0, 4.0])  # Toy Story's rating unknown
+    check = CHECKER.check("Why Sabrina? You gave Toy Story four stars.", HISTORY, ITEM, unrated)
+    assert not check.faithful and sum(ok for _, ok in check.claims) == 1

@@ -154,11 +154,45 @@ def serving(results: Path) -> dict[str, str]:
         Column("server peak MB", "rss", fmt=".0f"),
     ]
     if not rows:
-        return {"serve": "No `recllm bench serve` results yet.\n", "serve_targets": ""}
+        return {
+            "serve": "No `recllm bench serve` results yet.\n",
+            "serve-targets": "",
+            **_hop(files, results),
+        }
     return {
         "serve": table(rows, columns, "bundle: endpoint, load")
         + source_line(files, results.parent),
-        "serve_targets": _serving_targets(files, results.parent),
+        "serve-targets": _serving_targets(files, results.parent),
+        **_hop(files, results),
+    }
+
+
+def _hop(files: list[Path], results: Path) -> dict[str, str]:
+    """The rank service's hop to the explain service (``recllm bench serve --split``):
+    round trip and overhead timed alone, and the failures seen under load."""
+    split = [(file, read_record(file)) for file in files]
+    split = [(file, record) for file, record in split if "split" in record]
+    if not split:
+        return {"serve-hop": "No `recllm bench serve --split` results yet.\n"}
+    rows = [(str(record["name"]), record["split"]) for _, record in split]
+    columns = [
+        Column("round trip p50 ms", "hop_alone/round_trip/p50_ms", fmt=".1f"),
+        Column("round trip p99 ms", "hop_alone/round_trip/p99_ms", fmt=".1f"),
+        Column("overhead p50 ms", "hop_alone/overhead/p50_ms", fmt=".1f"),
+        Column("overhead p99 ms", "hop_alone/overhead/p99_ms", fmt=".1f"),
+        Column("calls timed", "hop_alone/requests", fmt="d"),
+        Column("calls under load", "hop_under_load/calls", fmt="d"),
+        Column(
+            "failed under load",
+            lambda r: sum(
+                v for k, v in (r.get("hop_under_load") or {}).items() if k.startswith("failed_")
+            ),
+            fmt="d",
+        ),
+    ]
+    return {
+        "serve-hop": table(rows, columns, "bundle (rank + explain on loopback)")
+        + source_line([file for file, _ in split], results.parent)
     }
 
 
@@ -176,8 +210,8 @@ def _serving_targets(files: list[Path], root: Path) -> str:
     used = []
     for file in files:
         record = read_record(file)
-        if get(record, "recommender/kind") != "student":
-            continue
+        if get(record, "recommender/kind") != "student" or "split" in record:
+            continue  # the aims are for one service with the student (split: docs/scale.md)
         used.append(file)
         for endpoint, level, bound in SERVE_TARGETS:
             p99 = get(record, f"http/{endpoint}/{level}/p99_ms")

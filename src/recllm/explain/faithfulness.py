@@ -227,7 +227,8 @@ class FaithfulnessChecker:
             if ratings is None:
                 return False
             positions = [i for i, h in enumerate(history) if h in set(codes(claim.title))]
-            return any(round(float(ratings[i])) == claim.rating for i in positions)
+            known = [float(ratings[i]) for i in positions if not np.isnan(ratings[i])]
+            return any(round(r) == claim.rating for r in known)  # an unknown rating: false
         if claim.kind in ("genre_count", "liked_count"):
             if claim.window is None or claim.window > len(history) or claim.window < 1:
                 return False

@@ -11,6 +11,7 @@ data first.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from recllm.routing.catalog import Catalog, with_prefix
 from recllm.routing.constraints import apply_constraints, satisfies
 from recllm.routing.router import Router
 from recllm.routing.schema import Intent, Route, Slots, named_item
+from recllm.serve.explain_client import ExplainServiceError, RemoteExplainer
 from recllm.serve.results import (
     Answer,
     ExplanationResult,
@@ -48,8 +50,9 @@ from recllm.serve.results import (
     RecordedEvent,
     UserHistory,
 )
-from recllm.serve.store import EventStore, SQLiteStore, StoredItem
+from recllm.serve.store import EventStore, SQLiteStore, StoredItem, open_store
 
+log = logging.getLogger(__name__)
 MAX_K = 1000
 MAX_HISTORY = 10_000
 MAX_MATCHES = 50  # titles or user ids per look-up
@@ -97,8 +100,10 @@ class Recommender:
         explanation_cache_size: int = 10_000,
         default_k: int = 10,
         threads: int | None = None,
+        explain_via: RemoteExplainer | None = None,
     ) -> None:
         self.parts = parts
+        self.explain_via = explain_via  # a rank service: explanations come from elsewhere
         self.model = parts.model.eval()
         self._scorer: Any = self.model
         if parts.onnx is not None:
@@ -128,11 +133,12 @@ class Recommender:
         cls, bundle: str | Path, store: EventStore | str | Path | None = None, **options: Any
     ) -> Recommender:
         """The bundle in ``bundle``, with events in ``store`` (a path: a SQLite file;
-        None: an in-memory store that lasts as long as this object)."""
+        ``redis://HOST:PORT/DB``: a Redis shared by replicas; None: an in-memory store that
+        lasts as long as this object)."""
         from recllm.bundle.load import load_bundle
 
         if isinstance(store, str | Path):
-            store = SQLiteStore(Path(store))
+            store = open_store(store)
         return cls(load_bundle(Path(bundle)), store, **options)
 
     # -- what the bundle holds ----------------------------------------------------------
@@ -247,7 +253,22 @@ class Recommender:
                 raise InvalidRequestError(
                     f"item {item_id!r} is already in the history: explanations are for new items"
                 )
-            return self._explain(user, item)
+        explained, _ = self._explanations_of(user, [item])
+        return explained[0]
+
+    def explain_many(
+        self, item_ids: Sequence[str], user_id: str | None, history: Sequence[HistoryEntry]
+    ) -> list[ExplanationResult]:
+        """Explanations of several new items for one history (the explain service's side
+        of a rank service's hop); ``user_id`` only labels the explanation cache."""
+        self.sync()
+        with self._lock:
+            user = replace(self._history(None, history), user_id=user_id)
+            codes = [self._code(i) for i in item_ids]
+            seen = set(user.items.tolist())
+            if any(code in seen for code in codes):
+                raise InvalidRequestError("explanations are for items not in the history")
+            return self._explain_many(user, codes)
 
     def ask(
         self,
@@ -269,7 +290,20 @@ class Recommender:
             route = self.router.route(text)
             if route.intent is Intent.OUT_OF_SCOPE:
                 return _answer(route, notes=("out of scope: nothing recommended or explained",))
-            return self._answer(route, user, k)
+            answer, to_explain = self._answer(route, user, k)
+        if not to_explain:
+            return answer
+        explained, note = self._explanations_of(user, to_explain)
+        if note is not None:
+            return replace(answer, notes=(*answer.notes, note), degraded=True)
+        return replace(answer, explanations=tuple(explained))
+
+    def history_of(self, user_id: str) -> list[tuple[str, float | None]]:
+        """A known user's history (the bundle's and the store's events), oldest first, as
+        (item id, rating or None): what a rank service sends its explain service."""
+        self.sync()
+        with self._lock:
+            return self._wire(self._user_history(_clean_id(user_id, "user_id")))
 
     # -- writes -------------------------------------------------------------------------
 
@@ -381,6 +415,8 @@ class Recommender:
     def _user_history(self, user_id: str) -> _History:
         seed = self._seed.get(user_id)
         events = self.store.events_of(user_id)
+        if any(e.item_id not in self._index for e in events):
+            self.sync()  # another replica added the item after this request's sync
         if seed is None and not events:
             raise NotFoundError(f"unknown user {user_id!r}: give a history instead")
         items = [seed[0]] if seed is not None else []
@@ -433,20 +469,11 @@ class Recommender:
             for item, score in top
         ]
 
-    def _explain(self, user: _History, item: int) -> ExplanationResult:
-        return self._explain_many(user, [item])[0]
-
     def _explain_many(self, user: _History, items: Sequence[int]) -> list[ExplanationResult]:
         """Explanations of ``items`` for one history: cached ones as they are, the rest
         written together in one batch."""
-        keys = [(user.user_id or "", str(self.catalog.item_ids[i]), user.key()) for i in items]
-        results: list[ExplanationResult | None] = []
-        for key in keys:
-            cached = self._explanations.get(key)
-            results.append(None if cached is None else replace(cached, cached=True))
-        self.cache_hits += sum(r is not None for r in results)
+        results = [self._cached(user, item) for item in items]
         missing = [k for k, r in enumerate(results) if r is None]
-        self.cache_misses += len(missing)
         pairs = [Example(-1, items[k], user.items, user.ratings, "", ()) for k in missing]
         for k, explained in zip(missing, self._explained(pairs), strict=True):
             item = items[k]
@@ -458,7 +485,7 @@ class Recommender:
                 explained.source,
                 explained.claims,
             )
-            self._explanations[keys[k]] = result
+            self._explanations[self._cache_key(user, item)] = result
             results[k] = result
         return [r for r in results if r is not None]
 
@@ -478,9 +505,10 @@ class Recommender:
             for p in pairs
         ]
 
-    def _answer(self, route: Route, user: _History, k: int | None) -> Answer:
-        """Recommend and/or explain as the route says; the ranking is fixed before any
-        explanation is written, so explaining never changes what is recommended."""
+    def _answer(self, route: Route, user: _History, k: int | None) -> tuple[Answer, list[int]]:
+        """Recommend as the route says, and which items to explain; the ranking is fixed
+        before any explanation is written, so explaining never changes what is
+        recommended."""
         notes: list[str] = []
         mention = route.slots.item
         named = named_item(route, notes)
@@ -492,23 +520,73 @@ class Recommender:
         empty = np.zeros(0, dtype=np.int64)
         if route.intent is Intent.EXPLAIN:
             if mention is not None and named is None:
-                return _answer(route, notes=tuple(notes))
+                return _answer(route, notes=tuple(notes)), []
             if named is None:
                 notes.append("no item named: explaining the top recommendation")
                 top = self._rank(user, route.slots, 1, empty, notes)
                 if not top:
-                    return _answer(route, notes=tuple(notes))
+                    return _answer(route, notes=tuple(notes)), []
                 named = self._index[top[0].item_id]
             if named in set(user.items.tolist()):
                 notes.append("the named item is already in the history")
-                return _answer(route, notes=tuple(notes))
-            return _answer(route, explanations=(self._explain(user, named),), notes=tuple(notes))
+                return _answer(route, notes=tuple(notes)), []
+            return _answer(route, notes=tuple(notes)), [named]
         size = self._k(route.slots.k or k)
         ranked = self._rank(seeded, route.slots, size, empty, notes)
-        explanations: tuple[ExplanationResult, ...] = ()
-        if route.intent is Intent.RECOMMEND_AND_EXPLAIN:
-            explanations = tuple(self._explain_many(user, [self._index[r.item_id] for r in ranked]))
-        return _answer(route, tuple(ranked), explanations, tuple(notes))
+        wanted = route.intent is Intent.RECOMMEND_AND_EXPLAIN
+        return _answer(route, tuple(ranked), notes=tuple(notes)), (
+            [self._index[r.item_id] for r in ranked] if wanted else []
+        )
+
+    def _explanations_of(
+        self, user: _History, items: list[int]
+    ) -> tuple[list[ExplanationResult], str | None]:
+        """Explanations of ``items`` (codes), written here or by the explain service; when
+        that one fails, placeholders marked degraded and a note saying why. A rank service
+        keeps its own cache, so a hot user's explanations cost no hop (and survive the
+        explain service being down); what it could not fetch is not cached. The hop runs
+        outside the lock, so a slow explain service holds up no other request."""
+        if self.explain_via is None:
+            with self._lock:
+                return self._explain_many(user, items), None
+        with self._lock:
+            found = {item: self._cached(user, item) for item in items}
+        known = {item: hit for item, hit in found.items() if hit is not None}
+        missing = [item for item in items if item not in known]
+        if missing:
+            ids = [str(self.catalog.item_ids[item]) for item in missing]
+            try:
+                fetched = self.explain_via.explain(user.user_id, self._wire(user), ids)
+            except ExplainServiceError as exc:
+                log.warning("answering without reasons: %s", exc)
+                for item, item_id in zip(missing, ids, strict=True):
+                    title = str(self.catalog.titles[item])
+                    known[item] = ExplanationResult.unavailable(item_id, title)
+                return [known[item] for item in items], f"explanations unavailable: {exc}"
+            with self._lock:
+                for item, result in zip(missing, fetched, strict=True):
+                    self._explanations[self._cache_key(user, item)] = replace(result, cached=False)
+                    known[item] = result
+        return [known[item] for item in items], None
+
+    def _wire(self, user: _History) -> list[tuple[str, float | None]]:
+        """A history as the explain service takes it: (item id, rating or None), oldest first."""
+        return [
+            (str(self.catalog.item_ids[code]), None if math.isnan(rating) else float(rating))
+            for code, rating in zip(user.items.tolist(), user.ratings.tolist(), strict=True)
+        ]
+
+    def _cache_key(self, user: _History, item: int) -> tuple[str, str, str]:
+        return (user.user_id or "", str(self.catalog.item_ids[item]), user.key())
+
+    def _cached(self, user: _History, item: int) -> ExplanationResult | None:
+        """The cached explanation of ``item`` for this user and history, counted."""
+        cached = self._explanations.get(self._cache_key(user, item))
+        if cached is None:
+            self.cache_misses += 1
+            return None
+        self.cache_hits += 1
+        return replace(cached, cached=True)
 
     def _validated_items(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(items, Sequence) or isinstance(items, str) or not items:

@@ -6,6 +6,11 @@ unknown ids, 422 for the rest, 413 for an oversized body, 401/403 for keys); an
 unexpected error is a 500 without a traceback, counted in the metrics. The current
 recommender sits behind :class:`ServiceState`, so a new bundle is swapped in whole
 (``POST /v1/admin/reload`` or SIGHUP) while requests keep being answered.
+
+A service has a role: ``all`` answers everything; ``rank`` answers everything but writes
+no explanation itself, forwarding that work to an ``explain`` service
+(:mod:`recllm.serve.explain_client`), which serves ``/v1/explain`` and the batch endpoint
+the rank service calls.
 """
 
 from __future__ import annotations
@@ -16,10 +21,9 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -37,11 +41,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from recllm import __version__
 from recllm.errors import RecLLMError
 from recllm.serve.api import Filters, NotFoundError, Recommender
+from recllm.serve.explain_client import BATCH_PATH, RemoteExplainer
 from recllm.serve.page import install_page
 from recllm.serve.results import to_json
 from recllm.serve.schemas import (
     AskBody,
     EventBody,
+    ExplainBatchBody,
     ExplainBody,
     HistoryOut,
     HistoryPage,
@@ -54,16 +60,23 @@ from recllm.serve.schemas import (
     UserSearch,
     history_entries,
 )
-from recllm.serve.store import SQLiteStore
+from recllm.serve.store import StoreUnavailableError, open_store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2_000_000
 KEY_ENV = "RECLLM_API_KEY"
+ROLES = ("all", "rank", "explain")
+# fine below 20 ms, the design's budget for the hop
+HOP_BUCKETS = (
+    *(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05),
+    *(0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 
 @dataclass
 class ServiceSettings:
-    """How the service runs; ``api_key`` None disables the admin endpoints."""
+    """How the service runs; ``api_key`` None disables the admin endpoints; ``role`` and
+    ``explain_url`` as the module docstring says."""
 
     bundle: str
     store: str
@@ -72,6 +85,26 @@ class ServiceSettings:
     explanation_ttl: float = 600.0
     max_body_bytes: int = MAX_BODY_BYTES
     threads: int = 1  # torch / ONNX Runtime threads per worker (requests run in a pool)
+    role: str = "all"
+    explain_url: str | None = None
+    explain_timeout: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise RecLLMError(f"--role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if (self.role == "rank") != (self.explain_url is not None):
+            raise RecLLMError(
+                "--role rank needs --explain-url URL (the explain service), and only it takes "
+                f"one; got role {self.role!r} with explain_url {self.explain_url!r}"
+            )
+        if self.explain_url is not None and not self.explain_url.startswith(
+            ("http://", "https://")
+        ):
+            raise RecLLMError(f"--explain-url must be an http(s) URL, got {self.explain_url!r}")
+        if not 0 < self.explain_timeout <= 600:
+            raise RecLLMError(
+                f"--explain-timeout must be in (0, 600] seconds, got {self.explain_timeout}"
+            )
 
 
 class ServiceState:
@@ -85,7 +118,16 @@ class ServiceState:
         # brings its own OpenMP team and they fight over the cores (measured: a verified
         # explanation took 2-4x longer with 2 threads than with 1 on 2 cores).
         torch.set_num_threads(settings.threads)
-        self.store = SQLiteStore(Path(settings.store))
+        self.store = open_store(settings.store)
+        self.explain_via = (
+            RemoteExplainer(
+                settings.explain_url,
+                settings.explain_timeout,
+                api_key=settings.api_key,
+            )
+            if settings.explain_url is not None
+            else None
+        )
         self.recommender = recommender or self._load(settings.bundle)
         self.loaded_at = time.time()
         self._reloading = threading.Lock()
@@ -96,6 +138,7 @@ class ServiceState:
             store=self.store,
             explanation_ttl=self.settings.explanation_ttl,
             threads=self.settings.threads,
+            explain_via=self.explain_via,
         )
 
     def reload(self, bundle: str | None = None) -> Recommender:
@@ -232,6 +275,34 @@ class _Metrics:
         self._seen: tuple[int, int, int] = (-1, 0, 0)  # recommender id, hits, misses
         self._model_labels: tuple[str, ...] | None = None
         self._lock = threading.Lock()
+        self.hop = Histogram(
+            "recllm_explain_hop_seconds",
+            "Rank service: round trip of a call to the explain service",
+            buckets=HOP_BUCKETS,
+            registry=self.registry,
+        )
+        self.hop_overhead = Histogram(
+            "recllm_explain_hop_overhead_seconds",
+            "Rank service: round trip minus the explain service's own time (network, "
+            "serialisation, queueing)",
+            buckets=HOP_BUCKETS,
+            registry=self.registry,
+        )
+        self.hop_failures = Counter(
+            "recllm_explain_hop_failures",
+            "Rank service: calls to the explain service answered without reasons, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        if state.explain_via is not None:  # the same client across reloads
+            state.explain_via.observe(self.observe_hop, self.count_hop_failure)
+
+    def observe_hop(self, seconds: float, overhead: float) -> None:
+        self.hop.observe(seconds)
+        self.hop_overhead.observe(overhead)
+
+    def count_hop_failure(self, reason: str) -> None:
+        self.hop_failures.labels(reason).inc()
 
     def mirror(self) -> None:
         """Carry the recommender's tallies into the metrics (cheap: called per request)."""
@@ -284,7 +355,8 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Measure, metrics=metrics)  # outermost: sees 413s too
     _install_handlers(app)
-    install_page(app)
+    if settings.role != "explain":  # the page needs the ranking routes
+        install_page(app)
 
     def current() -> Recommender:
         return state.recommender
@@ -299,7 +371,9 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     user = [Depends(user_key)]
     admin = [Depends(admin_key)]
 
-    @app.post("/v1/recommend", dependencies=user)
+    ranking = APIRouter()  # every role but explain
+
+    @ranking.post("/v1/recommend", dependencies=user)
     def recommend(body: RecommendBody) -> dict[str, Any]:
         filters = (
             Filters(
@@ -318,38 +392,38 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     def explain(body: ExplainBody) -> dict[str, Any]:
         return to_json(current().explain(body.item_id, body.user_id, history_entries(body.history)))
 
-    @app.post("/v1/ask", dependencies=user)
+    @ranking.post("/v1/ask", dependencies=user)
     def ask(body: AskBody) -> dict[str, Any]:
         answer = current().ask(body.text, body.user_id, history_entries(body.history), body.k)
         return to_json(answer)
 
-    @app.post("/v1/events", dependencies=user, status_code=201)
+    @ranking.post("/v1/events", dependencies=user, status_code=201)
     def events(body: EventBody) -> dict[str, Any]:
         return to_json(current().record(body.user_id, body.item_id, body.rating, body.ts))
 
-    @app.post("/v1/items", dependencies=admin)
+    @ranking.post("/v1/items", dependencies=admin)
     def add_items(body: ItemsBody) -> dict[str, Any]:
         added = current().add_items(body.items)
         return {"items": [asdict(i) for i in added]}
 
-    @app.get("/v1/items/{item_id}", dependencies=user)
+    @ranking.get("/v1/items/{item_id}", dependencies=user)
     def get_item(item_id: str) -> dict[str, Any]:
         return to_json(current().item(item_id))
 
-    @app.get("/v1/items", dependencies=user)
+    @ranking.get("/v1/items", dependencies=user)
     def find_items(search: Annotated[ItemSearch, Query()]) -> ItemMatches:
         """Catalogue items by title, as typed so far (typos tolerated), best first."""
         found = current().find_items(search.q, search.limit)
         return ItemMatches(query=search.q, items=found)
 
-    @app.get("/v1/users", dependencies=user)
+    @ranking.get("/v1/users", dependencies=user)
     def find_users(search: Annotated[UserSearch, Query()]) -> UserMatches:
         """Known user ids starting with ``prefix``."""
         return UserMatches(
             prefix=search.prefix, users=current().find_users(search.prefix, search.limit)
         )
 
-    @app.get("/v1/users/{user_id}/history", dependencies=user)
+    @ranking.get("/v1/users/{user_id}/history", dependencies=user)
     def user_history(
         user_id: Annotated[str, PathParam(min_length=1, max_length=200)],
         page: Annotated[HistoryPage, Query()],
@@ -357,6 +431,21 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
         """A known user's most recent items, newest first."""
         found = current().history(user_id, page.limit)
         return HistoryOut(user_id=found.user_id, length=found.length, items=list(found.items))
+
+    explaining = APIRouter()  # the explain role: what a rank service calls
+
+    @explaining.post(BATCH_PATH, dependencies=user)
+    def explain_batch(body: ExplainBatchBody) -> dict[str, Any]:
+        begin = time.perf_counter()
+        explained = current().explain_many(
+            body.item_ids, body.user_id, history_entries(body.history) or []
+        )
+        return {
+            "explanations": [to_json(e) for e in explained],
+            "seconds": time.perf_counter() - begin,  # lets the caller tell the hop's cost apart
+        }
+
+    app.include_router(explaining if settings.role == "explain" else ranking)
 
     @app.post("/v1/admin/reload", dependencies=admin)
     def reload(body: ReloadBody | None = None) -> dict[str, Any]:
@@ -378,6 +467,7 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
             "rating_max": rec.parts.rating_max,
             "router": rec.router is not None,
             "explainer": rec.explainer is not None,
+            "role": settings.role,
             "loaded_at": state.loaded_at,
         }
 
@@ -418,6 +508,11 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 404)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def unavailable(_: Request, exc: StoreUnavailableError) -> JSONResponse:
+        log.error("%s", exc)
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "1"})
 
     @app.exception_handler(RecLLMError)
     async def invalid(_: Request, exc: RecLLMError) -> JSONResponse:

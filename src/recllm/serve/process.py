@@ -15,20 +15,25 @@ from recllm.errors import RecLLMError
 
 class ServerProcess:
     """Start with :meth:`start` (returns once ``/readyz`` answers), stop with :meth:`stop`.
-    The server's log goes to a file beside the store (a full pipe would block it)."""
+    The server's log goes to a file (a full pipe would block it): beside a SQLite store,
+    in ``log_dir`` for a store URL."""
 
     def __init__(
         self,
         bundle: Path,
-        store: Path,
+        store: Path | str,
         *args: str,
         env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
     ) -> None:
-        self.bundle, self.store, self.args = Path(bundle), Path(store), args
+        self.bundle, self.store, self.args = Path(bundle), str(store), args
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = self.store.with_suffix(f".{self.port}.log")
+        if log_dir is None and "://" in self.store:
+            raise RecLLMError(f"give log_dir for the server's log: the store {store} is a URL")
+        beside = Path(self.store).with_suffix(f".{self.port}.log")
+        self.log = beside if log_dir is None else Path(log_dir) / f"serve.{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,7 +45,7 @@ class ServerProcess:
         import httpx
 
         command = [sys.executable, "-m", "recllm", "serve", str(self.bundle)]
-        command += ["--port", str(self.port), "--store", str(self.store), *self.args]
+        command += ["--port", str(self.port), "--store", self.store, *self.args]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=subprocess.DEVNULL, stderr=log

@@ -30,7 +30,9 @@ class Recommendation:
 class ExplanationResult:
     """Why ``item_id`` for this user: the sentence, whether the checker verified every
     claim in it, the claims with their verdicts, and where it came from ("generator" or
-    "template": the fact-built sentence used when no generated draft verifies)."""
+    "template": the fact-built sentence used when no generated draft verifies).
+    ``degraded``: a rank service's explain service did not answer, so there is no reason
+    (``text`` empty, ``source`` "unavailable")."""
 
     item_id: str
     title: str
@@ -39,11 +41,19 @@ class ExplanationResult:
     source: str
     claims: tuple[dict[str, Any], ...] = ()
     cached: bool = False
+    degraded: bool = False
+
+    @classmethod
+    def unavailable(cls, item_id: str, title: str) -> ExplanationResult:
+        """The answer when the explain service is down or slow: no reason, marked so."""
+        return cls(item_id, title, "", False, "unavailable", degraded=True)
 
 
 @dataclass(frozen=True)
 class Answer:
-    """A query in words, routed: the intent and slots read, then the answer."""
+    """A query in words, routed: the intent and slots read, then the answer.
+    ``degraded``: reasons were asked for but the explain service did not answer, so the
+    items come without them (a note says why)."""
 
     text: str
     intent: str
@@ -52,6 +62,7 @@ class Answer:
     items: tuple[RankedItem, ...] = ()
     explanations: tuple[ExplanationResult, ...] = ()
     notes: tuple[str, ...] = ()
+    degraded: bool = False
 
 
 @dataclass(frozen=True)

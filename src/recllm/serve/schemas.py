@@ -57,6 +57,15 @@ class ExplainBody(Who):
     item_id: Id
 
 
+class ExplainBatchBody(Strict):
+    """A rank service's call: explain ``item_ids`` for this history (its user's, resolved
+    by the rank service; ``user_id`` only labels the explanation cache)."""
+
+    user_id: Id | None = None
+    history: History
+    item_ids: list[Id] = Field(min_length=1, max_length=MAX_K)
+
+
 class AskBody(Who):
     text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
     k: int | None = Field(default=None, ge=1, le=MAX_K)

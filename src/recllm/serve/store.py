@@ -1,10 +1,15 @@
 """Where the service keeps what changes while it runs: users' new events and added items.
 
 The bundle is immutable; the store holds everything written through the API. The service
-depends only on :class:`EventStore`, so a shared store for several replicas can replace
-the embedded SQLite one. :class:`SQLiteStore` uses the standard library's ``sqlite3`` in
-WAL mode with ``synchronous=FULL``: a write returns only after it is on disk, so no
-acknowledged event is lost when the process is killed.
+depends only on :class:`EventStore`; :func:`open_store` picks one from a ``--store`` value.
+:class:`SQLiteStore` (the default) uses the standard library's ``sqlite3`` in WAL mode with
+``synchronous=FULL``: a write returns only after it is on disk, so no acknowledged event is
+lost when the process is killed; several worker processes of one machine share its file.
+:class:`recllm.serve.redis_store.RedisStore` is shared by replicas on several machines.
+
+Replicas see each other's writes through the store alone: a user's events are read from
+it on every request, and items carry a store-wide version that
+:meth:`recllm.serve.api.Recommender.sync` compares with the last one it applied.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -66,6 +72,10 @@ class StoredItem:
     tokens: np.ndarray
     token_mask: np.ndarray
     version: int = 0
+
+
+class StoreUnavailableError(RecLLMError):
+    """The store cannot be reached (the service answers 503: retry later)."""
 
 
 class EventStore(Protocol):
@@ -198,3 +208,32 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def open_store(spec: str | Path) -> EventStore:
+    """The store a ``--store`` value names: ``redis://HOST:PORT/DB`` (``rediss://`` for
+    TLS) a shared Redis; a path a SQLite file."""
+    text = str(spec)
+    if "://" not in text:
+        return SQLiteStore(Path(text))
+    scheme = urlsplit(text).scheme.lower()
+    opener = _OPENERS.get(scheme)
+    if opener is None:
+        raise RecLLMError(
+            f"unknown store {text!r}: give a SQLite file path or redis://HOST:PORT/DB "
+            f"(schemes: {', '.join(sorted(_OPENERS))})"
+        )
+    return opener(text)
+
+
+def _redis(url: str) -> EventStore:
+    try:
+        from recllm.serve.redis_store import RedisStore
+    except ImportError as exc:
+        raise RecLLMError(
+            f"the store {url!r} needs the redis client package: pip install 'recllm[redis]'"
+        ) from exc
+    return RedisStore(url)
+
+
+_OPENERS = {"redis": _redis, "rediss": _redis}
