@@ -52,8 +52,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise RecLLMError(f"cannot read the API key file {args.api_key_file}: {exc}") from exc
         if key is None:
             raise RecLLMError(f"the API key file {args.api_key_file} is empty")
-    if args.require_key and key is None:
-        raise RecLLMError(f"--require-key needs a key: set {KEY_ENV} or pass --api-key-file")
+    for flag, given in (
+        ("--require-key", args.require_key),
+        ("--protect-users", args.protect_users),
+    ):
+        if given and key is None:
+            raise RecLLMError(f"{flag} needs a key: set {KEY_ENV} or pass --api-key-file")
+    if args.rate_limit < 0:
+        raise RecLLMError(f"--rate-limit must be >= 0 (0: no limit), got {args.rate_limit}")
     if args.workers < 1 or args.threads < 1:
         raise RecLLMError(
             f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}"
@@ -64,6 +70,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store=str(store),
         api_key=key,
         require_key=args.require_key,
+        protect_users=args.protect_users,
+        rate_limit=args.rate_limit,
         threads=args.threads,
     )
     serve(settings, args.host, args.port, args.workers)
@@ -167,5 +175,20 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--require-key", action="store_true", help="require the API key on every endpoint"
+    )
+    serve.add_argument(
+        "--protect-users",
+        action="store_true",
+        help="require the API key on requests naming a user_id (recommend, explain, ask, "
+        "events): without it anyone can page through a known user's list and read his "
+        "history from what it leaves out (docs/privacy.md)",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="at most N requests a minute per client (by key, else address) on the /v1 "
+        "routes, per worker; 0: no limit",
     )
     serve.set_defaults(func=cmd_serve)
