@@ -58,6 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ):
         if given and key is None:
             raise RecLLMError(f"{flag} needs a key: set {KEY_ENV} or pass --api-key-file")
+    if not 0 <= args.score_decimals <= 4:
+        raise RecLLMError(f"--score-decimals must be in 0..4, got {args.score_decimals}")
     if args.rate_limit < 0:
         raise RecLLMError(f"--rate-limit must be >= 0 (0: no limit), got {args.rate_limit}")
     if args.workers < 1 or args.threads < 1:
@@ -72,6 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         require_key=args.require_key,
         protect_users=args.protect_users,
         rate_limit=args.rate_limit,
+        scores="hidden" if args.hide_scores else "shown",
+        score_decimals=args.score_decimals,
         threads=args.threads,
     )
     serve(settings, args.host, args.port, args.workers)
@@ -190,5 +194,17 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="at most N requests a minute per client (by key, else address) on the /v1 "
         "routes, per worker; 0: no limit",
+    )
+    serve.add_argument(
+        "--hide-scores",
+        action="store_true",
+        help="ranked lists show ranks only (score: null), the same ranking (docs/privacy.md)",
+    )
+    serve.add_argument(
+        "--score-decimals",
+        type=int,
+        default=4,
+        metavar="D",
+        help="round shown scores to D decimals (0-4; default 4)",
     )
     serve.set_defaults(func=cmd_serve)

@@ -6,6 +6,7 @@ only beat chance on the overfitted model through what it memorised."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,14 +62,19 @@ class World:
     n_users: int
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models: more threads only contend (the shadow models trained 40x slower with
+    the default threads on 2 busy cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def world() -> World:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: more threads only contend (10x slower on 2 cores)
-    try:
-        return _world()
-    finally:
-        torch.set_num_threads(threads)
+    return _world()
 
 
 def _world() -> World:

@@ -87,7 +87,7 @@ def shadow_aucs(world: World, pairs_and_aux: PairsAndAux) -> dict[str, dict[str,
     the members (the shadows are the slow part: trained once for both tests)."""
     pairs, aux = pairs_and_aux
     queries = aux_queries(world, aux)
-    config = ShadowConfig(d_model=48, n_layers=1, epochs=30, batch_size=64)
+    config = ShadowConfig(d_model=48, n_layers=1, epochs=10, batch_size=128)
     figures: dict[str, dict[str, float]] = {}
     for label, model in (("seen", world.overfitted), ("unseen", world.never_saw)):
         target = ModelTarget(model, ResponsePolicy(max_k=10))

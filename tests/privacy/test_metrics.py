@@ -63,3 +63,18 @@ def test_perfect_chance_and_inverted_signals() -> None:
 def test_bad_inputs_are_refused(signal: list[float], member: list[bool], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         roc_auc(np.array(signal), np.array(member))
+
+
+def test_known_values_by_hand() -> None:
+    """Members at 0.9, 0.7, 0.6; non-members at 0.8, 0.5, 0.4: members win 3 + 2 + 2 of
+    the 9 pairs; with no false positive allowed only 0.9 is claimed (1 of 3 members); one
+    false positive (0.8) lets all of 0.9..0.6 be claimed (3 of 3)."""
+    signal = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    member = np.array([True, False, True, True, False, False])
+    assert roc_auc(signal, member) == pytest.approx(7 / 9)
+    assert tpr_at_fpr(signal, member, 0.01) == pytest.approx(1 / 3)
+    assert tpr_at_fpr(signal, member, 0.1) == pytest.approx(1 / 3)
+    assert tpr_at_fpr(signal, member, 1 / 3) == 1.0
+    tied = np.array([1.0, 1.0, 0.0, 0.0])  # one member and one non-member tied on top
+    assert roc_auc(tied, np.array([True, False, True, False])) == 0.5
+    assert tpr_at_fpr(tied, np.array([True, False, True, False]), 0.4) == 0.0

@@ -20,6 +20,7 @@ from recllm.docgen.markdown import (
     table,
     text,
 )
+from recllm.docgen.privacy_tables import privacy
 from recllm.report import PUBLISHED_ANCHORS
 
 METRIC_COLUMNS = [
@@ -398,6 +399,7 @@ BUILDERS: list[Callable[[Path], dict[str, str]]] = [
     routing,
     data_benchmarks,
     serving,
+    privacy,
 ]
 
 

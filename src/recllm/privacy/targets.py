@@ -47,23 +47,56 @@ def history_scores(
     return torch.cat(chunks) if chunks else torch.zeros(0, model.n_items)
 
 
+class ScoreCache:
+    """A model's catalogue scores per history, computed once: every response policy of a
+    run answers the same histories, and a policy only changes what is made of the scores."""
+
+    def __init__(self, model: SequentialRecommender, batch_size: int = 256) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self._rows: dict[bytes, torch.Tensor] = {}
+
+    def scores(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        """(len(histories), n_items) scores after each history."""
+        keys = [np.asarray(h, dtype=np.int64).tobytes() for h in histories]
+        missing = list(
+            {
+                key: h for key, h in zip(keys, histories, strict=True) if key not in self._rows
+            }.items()
+        )
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start : start + self.batch_size]
+            rows = history_scores(self.model, [h for _, h in chunk], self.batch_size)
+            for (key, _), row in zip(chunk, rows, strict=True):
+                self._rows[key] = row
+        if not keys:
+            return torch.zeros(0, self.model.n_items)
+        return torch.stack([self._rows[key] for key in keys])
+
+
 class ModelTarget:
-    """A model in this process, answering as ``policy`` says."""
+    """A model in this process, answering as ``policy`` says (its scores from ``cache``
+    when given, shared with other targets of the same model)."""
 
     def __init__(
-        self, model: SequentialRecommender, policy: ResponsePolicy, batch_size: int = 256
+        self,
+        model: SequentialRecommender,
+        policy: ResponsePolicy,
+        batch_size: int = 256,
+        cache: ScoreCache | None = None,
     ) -> None:
         self.model = model
         self.policy = policy
         self.n_items = model.n_items
         self.batch_size = batch_size
+        self.cache = cache or ScoreCache(model, batch_size)
         self._generator = torch.Generator().manual_seed(policy.seed)
 
     def answer(self, histories: Sequence[np.ndarray], k: int) -> list[Answer | None]:
         answers: list[Answer | None] = []
         for start in range(0, len(histories), self.batch_size):
             batch = histories[start : start + self.batch_size]
-            scores = history_scores(self.model, batch, self.batch_size)
+            scores = self.cache.scores(batch)
             answers.extend(self.policy.respond(scores, batch, k, self._generator))
         return answers
 
@@ -94,18 +127,20 @@ class ModelUserLister:
         known: UserSequences,
         policy: ResponsePolicy,
         refuse: bool = False,
+        cache: ScoreCache | None = None,
     ) -> None:
         self.model = model
         self.known = known
         self.policy = policy
         self.refuse = refuse
+        self.cache = cache or ScoreCache(model)
         self._generator = torch.Generator().manual_seed(policy.seed + 2)
 
     def __call__(self, user_id: str, k: int, exclude: list[str]) -> list[str] | None:
         if self.refuse:
             return None
         history = self.known.items_of(int(user_id)).astype(np.int64)
-        scores = history_scores(self.model, [history])  # (1, N)
+        scores = self.cache.scores([history])  # (1, N): one forward per user, not per page
         hidden = np.r_[history, np.array([int(i) for i in exclude], dtype=np.int64)]
         answer = self.policy.respond(scores, [hidden], k, self._generator)[0]
         return [str(int(i)) for i in answer.items]

@@ -65,6 +65,10 @@ class ServiceSettings:
     # requests naming a user_id need the key (a client cannot read another user's list)
     protect_users: bool = False
     rate_limit: int = 0  # requests a minute per client on the /v1 routes (0: no limit)
+    # what a ranked list shows beside the ranking: "shown" scores to score_decimals, or
+    # "hidden" (null): less for a membership attack to read, the same ranking
+    scores: str = "shown"
+    score_decimals: int = 4
     explanation_ttl: float = 600.0
     max_body_bytes: int = MAX_BODY_BYTES
     threads: int = 1  # torch / ONNX Runtime threads per worker (requests run in a pool)
@@ -284,7 +288,7 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
             else None
         )
         result = current().recommend(body.user_id, history_entries(body.history), body.k, filters)
-        return to_json(result)
+        return shown_scores(to_json(result), settings)
 
     @app.post("/v1/explain", dependencies=user)
     def explain(body: ExplainBody, request: Request) -> dict[str, Any]:
@@ -295,7 +299,7 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     def ask(body: AskBody, request: Request) -> dict[str, Any]:
         lookup(request, body.user_id)
         answer = current().ask(body.text, body.user_id, history_entries(body.history), body.k)
-        return to_json(answer)
+        return shown_scores(to_json(answer), settings)
 
     @app.post("/v1/events", dependencies=user, status_code=201)
     def events(body: EventBody, request: Request) -> dict[str, Any]:
@@ -337,6 +341,20 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def shown_scores(payload: dict[str, Any], settings: ServiceSettings) -> dict[str, Any]:
+    """``payload`` with its items' scores as the settings show them: rounded to
+    ``score_decimals`` (the recommender rounds to 4), or null when hidden."""
+    if settings.scores == "shown" and settings.score_decimals >= 4:
+        return payload
+    for item in payload.get("items") or ():
+        score = item.get("score")
+        if score is not None:
+            item["score"] = (
+                None if settings.scores == "hidden" else round(score, settings.score_decimals)
+            )
+    return payload
 
 
 def _check_key(request: Request, expected: str | None, what: str = "admin endpoints") -> None:
