@@ -115,12 +115,23 @@ class Refusing:
         return [None] * len(histories)
 
 
-def test_refused_requests_leave_the_attacker_guessing(pairs_and_aux: PairsAndAux) -> None:
-    pairs, _ = pairs_and_aux
+def test_refused_requests_leave_the_attacker_guessing(
+    world: World, pairs_and_aux: PairsAndAux
+) -> None:
+    pairs, aux = pairs_and_aux
     signals = attacks.threshold(Refusing(), pairs, k=10)
     assert not signals.answered.any()
     assert abs(auc(signals, "threshold-rank", pairs) - 0.5) < 0.07
     assert np.isfinite(signals.values["threshold-rank"]).all()
+    refused = attacks.shadow(Refusing(), pairs, aux_queries(world, aux)[:20], 10, ShadowConfig())
+    assert set(refused.values) == {"shadow-rank"} and refused.queries == 20
+    # the shadow answered, the threshold refused: the calibrated signal stays finite
+    config = ShadowConfig(d_model=8, n_layers=1, epochs=1)
+    target = ModelTarget(world.overfitted, OPEN)
+    calibrated = attacks.shadow(
+        target, pairs, aux_queries(world, aux)[:20], 10, config, signals.values["threshold-rank"]
+    )
+    assert np.isfinite(calibrated.values["shadow-calibrated"]).all()
 
 
 def known_users(frame: pd.DataFrame, n_users: int) -> UserSequences:

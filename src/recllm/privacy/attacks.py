@@ -114,7 +114,8 @@ def shadow(
     ranks = catalogue_ranks(history_scores(model, pairs.prefixes), pairs)
     values = {"shadow-rank": -np.log(ranks)}
     if target_rank is not None:
-        values["shadow-calibrated"] = np.log(ranks) - np.log(-target_rank)
+        # guessed (unanswered) target ranks can fall below 1: clip to a rank
+        values["shadow-calibrated"] = np.log(ranks) - np.log(np.maximum(-target_rank, 1.0))
     return Signals(values, answered, len(answers))
 
 
