@@ -24,8 +24,11 @@ class HttpClient:
     """Counts what it sent and what came back; ``budget`` bounds the requests."""
 
     def __init__(self, url: str, budget: int, api_key: str | None = None) -> None:
+        import logging
+
         import httpx
 
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per probe is noise
         headers = {"X-API-Key": api_key} if api_key else {}
         self.http = httpx.Client(base_url=url, headers=headers, timeout=60.0)
         self.budget = budget
