@@ -19,10 +19,11 @@ for DATASET in ml-100k amazon-beauty; do
         output_dir=runs/privacy/$DATASET-student trainer.epochs=8 trainer.eval_every=4 \
         pre.epochs=1 --data-dir "$DATA" --overwrite
     recllm bench privacy runs/privacy/$DATASET-teacher \
-        --students distilled=runs/privacy/$DATASET-student --data-dir "$DATA"
+        --students distilled=runs/privacy/$DATASET-student --pairs 1000 --aux-queries 1000 \
+        --shadow-epochs 10 --data-dir "$DATA"
     recllm export runs/privacy/$DATASET-teacher --out runs/privacy/$DATASET-bundle \
         --overwrite --data-dir "$DATA"
     recllm bench privacy runs/privacy/$DATASET-bundle --checkpoint runs/privacy/$DATASET-teacher \
-        --pairs 300 --budget 600 --data-dir "$DATA"
+        --pairs 150 --budget 300 --aux-queries 300 --data-dir "$DATA"
 done
 recllm report
