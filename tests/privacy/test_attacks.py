@@ -125,6 +125,7 @@ def test_refused_requests_leave_the_attacker_guessing(
     assert np.isfinite(signals.values["threshold-rank"]).all()
     refused = attacks.shadow(Refusing(), pairs, aux_queries(world, aux)[:20], 10, ShadowConfig())
     assert set(refused.values) == {"shadow-rank"} and refused.queries == 20
+    assert refused.answered_queries == 0
     # the shadow answered, the threshold refused: the calibrated signal stays finite
     config = ShadowConfig(d_model=8, n_layers=1, epochs=1)
     target = ModelTarget(world.overfitted, OPEN)

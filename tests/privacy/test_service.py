@@ -134,6 +134,9 @@ def test_bench_privacy_over_http_against_the_served_bundle(
     protected = service["protect-users"]
     assert protected["exclusion"]["answered"] == 0.0 and protected["statuses"]["401"] > 0
     assert protected["threshold"]["answered"] == 1.0  # history requests stay open
-    assert service["rate-limit"]["statuses"]["429"] > 0
+    limited = service["rate-limit"]
+    assert limited["statuses"]["429"] > 0
+    assert limited["shadow"]["answered_queries"] < limited["shadow"]["queries"]
+    assert service["open"]["shadow"]["answered_queries"] == service["open"]["shadow"]["queries"]
     for row in service.values():
         assert all(row[a]["queries"] <= 24 for a in ("threshold", "shadow"))

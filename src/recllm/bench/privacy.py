@@ -101,9 +101,11 @@ def _without(known: Any, users: np.ndarray) -> Any:
 
 
 def figures(signals: attacks.Signals, pairs: Pairs) -> dict[str, Any]:
-    """Each signal's attack figures, with the requests sent and the share answered."""
+    """Each signal's attack figures, with the requests sent and answered, and the share
+    of pairs the attack had an answer about."""
     return {
         "queries": signals.queries,
+        "answered_queries": signals.answered_queries,
         "answered": round(float(signals.answered.mean()), 4),
         **{name: attack_figures(values, pairs.member) for name, values in signals.values.items()},
     }

@@ -35,11 +35,13 @@ UserLister = Callable[[str, int, list[str]], list[str] | None]
 @dataclass
 class Signals:
     """Membership signals per pair (higher: more likely a member), by signal name; which
-    pairs were answered; how many requests the attack sent."""
+    pairs were answered (the shadow scores every pair itself); how many requests the
+    attack sent, and how many of them were answered."""
 
     values: dict[str, np.ndarray] = field(default_factory=dict)
     answered: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     queries: int = 0
+    answered_queries: int = 0
 
 
 def guessed(values: np.ndarray, answered: np.ndarray, seed: int) -> np.ndarray:
@@ -76,7 +78,7 @@ def threshold(target: Target, pairs: Pairs, k: int, seed: int = 0) -> Signals:
     values = {"threshold-rank": guessed(rank, answered, seed)}
     if shows_scores:
         values["threshold-score"] = guessed(score, answered, seed)
-    return Signals(values, answered, len(answers))
+    return Signals(values, answered, len(answers), int(answered.sum()))
 
 
 def catalogue_ranks(scores: torch.Tensor, pairs: Pairs) -> np.ndarray:
@@ -107,7 +109,7 @@ def shadow(
     answered = np.ones(len(pairs), dtype=bool)
     if not taught:  # every request refused: nothing learnt, a pure guess
         rng = np.random.default_rng([seed, 5])
-        return Signals({"shadow-rank": rng.random(len(pairs))}, ~answered, len(answers))
+        return Signals({"shadow-rank": rng.random(len(pairs))}, ~answered, len(answers), 0)
     model = train_shadow(
         target.n_items, [q for q, _ in taught], [_answer(a) for _, a in taught], config
     )
@@ -116,7 +118,7 @@ def shadow(
     if target_rank is not None:
         # guessed (unanswered) target ranks can fall below 1: clip to a rank
         values["shadow-calibrated"] = np.log(ranks) - np.log(np.maximum(-target_rank, 1.0))
-    return Signals(values, answered, len(answers))
+    return Signals(values, answered, len(answers), len(taught))
 
 
 def _answer(answer: Answer | None) -> Answer:
@@ -135,7 +137,7 @@ def exclusion(
     """Attack 3: up to ``pages`` requests per distinct user, each excluding what earlier
     pages listed; an item never listed is claimed a member."""
     listed: dict[str, set[str] | None] = {}
-    queries = 0
+    queries = answered_queries = 0
     for user in dict.fromkeys(user_ids):  # distinct, in first-seen order
         seen: list[str] = []
         got_any = False
@@ -144,6 +146,7 @@ def exclusion(
             queries += 1
             if page is None:
                 break
+            answered_queries += 1
             got_any = True
             seen.extend(page)
             if len(page) < page_k:  # the catalogue is exhausted
@@ -156,4 +159,6 @@ def exclusion(
             for u, i in zip(user_ids, item_ids, strict=True)
         ]
     )
-    return Signals({"exclusion": guessed(never, answered, seed)}, answered, queries)
+    return Signals(
+        {"exclusion": guessed(never, answered, seed)}, answered, queries, answered_queries
+    )
