@@ -68,8 +68,12 @@ def privacy(results: Path) -> dict[str, str]:
             http_rows.append((f"{dataset} bundle: {name}", row))
     http_columns = [
         *_attack("threshold", "threshold-rank"),
+        Column("threshold pairs answered", "threshold/answered", fmt=".0%"),
+        *_attack("shadow", "shadow-rank"),
         *_attack("shadow", "shadow-calibrated"),
+        Column("shadow queries answered", "shadow/answered_queries", fmt="d"),
         *_attack("exclusion", "exclusion"),
+        Column("exclusion pairs answered", "exclusion/answered", fmt=".0%"),
         Column("statuses", _statuses, fmt=""),
     ]
     out["privacy-http"] = (
