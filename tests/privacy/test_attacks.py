@@ -33,6 +33,8 @@ def auc(signals: attacks.Signals, name: str, pairs: Pairs) -> float:
 def test_pairs_are_balanced_and_disjoint(world: World, pairs_and_aux: PairsAndAux) -> None:
     pairs, aux = pairs_and_aux
     assert pairs.member.sum() == (~pairs.member).sum() == 400
+    # mixed order: the first pairs a budget lets through hold both sides
+    assert 150 < pairs.member[:400].sum() < 250
     member_users = set(pairs.users[pairs.member].tolist())
     outsiders = set(pairs.users[~pairs.member].tolist())
     assert member_users <= set(world.members["user"]) and not outsiders & member_users

@@ -34,10 +34,12 @@ def _subset(pairs: Pairs, n: int, seed: int) -> Pairs:
     """At most ``n`` pairs, half members and half not (a budget of n requests)."""
     rng = np.random.default_rng([seed, 7])
     per_side = max(1, n // 2)
-    rows = np.r_[
-        rng.permutation(np.flatnonzero(pairs.member))[:per_side],
-        rng.permutation(np.flatnonzero(~pairs.member))[:per_side],
-    ]
+    rows = rng.permutation(  # mixed order: a rate limit cuts both sides alike
+        np.r_[
+            rng.permutation(np.flatnonzero(pairs.member))[:per_side],
+            rng.permutation(np.flatnonzero(~pairs.member))[:per_side],
+        ]
+    )
     return Pairs(
         pairs.users[rows], pairs.items[rows], [pairs.prefixes[j] for j in rows], pairs.member[rows]
     )

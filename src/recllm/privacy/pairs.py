@@ -77,7 +77,8 @@ def membership_pairs(
     seed: int,
 ) -> tuple[Pairs, np.ndarray]:
     """Members (``n_per_side`` training interactions) and as many non-members (held-out
-    interactions of the non-member half); also the auxiliary users (the other half)."""
+    interactions of the non-member half), in a seeded random order; also the auxiliary
+    users (the other half)."""
     aux, outsiders = divide_users(holdout["user"].to_numpy(), seed)
     trained = UserSequences.from_frame(train, n_users)
     held = UserSequences.from_frame(holdout, n_users)
@@ -86,7 +87,15 @@ def membership_pairs(
     nu, ni, np_ = interactions(held, outsiders, n_per_side, max_len, seed + 1)
     n = min(len(mi), len(ni))  # equal sides: AUC and TPR read the same either way
     member = np.r_[np.ones(n, dtype=bool), np.zeros(n, dtype=bool)]
-    pairs = Pairs(np.r_[mu[:n], nu[:n]], np.r_[mi[:n], ni[:n]], mp[:n] + np_[:n], member)
+    prefixes = mp[:n] + np_[:n]
+    # a random order: an attacker cut short by a budget has asked about both sides alike
+    order = np.random.default_rng([seed, 8]).permutation(2 * n)
+    pairs = Pairs(
+        np.r_[mu[:n], nu[:n]][order],
+        np.r_[mi[:n], ni[:n]][order],
+        [prefixes[j] for j in order],
+        member[order],
+    )
     return pairs, aux
 
 
