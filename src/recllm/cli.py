@@ -40,6 +40,39 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _privacy_options(parser: argparse.ArgumentParser) -> None:
+    """``bench privacy``: how many pairs and requests the attacks use."""
+    parser.add_argument(
+        "--pairs", type=int, default=1000, help="privacy: members (and non-members) attacked"
+    )
+    parser.add_argument(
+        "--attack-k", type=int, default=100, help="privacy: list length the attacker asks for"
+    )
+    parser.add_argument(
+        "--aux-queries",
+        type=int,
+        default=2000,
+        help="privacy: auxiliary histories sent to distil the shadow model",
+    )
+    parser.add_argument(
+        "--shadow-epochs", type=int, default=20, help="privacy: shadow model training epochs"
+    )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=600,
+        help="privacy: requests one attacker may send (in process: the rate-limit row; over "
+        "HTTP: per attack and service configuration)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=60,
+        help="privacy over HTTP: the served rate limit tried (requests a minute per client)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="privacy: pair sampling and shadow")
+
+
 def _run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run a training recipe (train, distill)."""
     parser.add_argument(
@@ -396,8 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
             "explain",
             "distill",
             "serve",
+            "privacy",
         ],
         help="which benchmark",
+    )
+    bench.add_argument(
+        "target",
+        nargs="?",
+        default=None,
+        metavar="RUN_OR_BUNDLE",
+        help="privacy: a training run (attacked in this process) or a bundle (served on "
+        "loopback and attacked over HTTP; give --checkpoint RUN, the run it came from)",
     )
     bench.add_argument("--results-dir", type=Path, default=Path("results"), help="where JSON goes")
     bench.add_argument("--datasets", nargs="+", default=None, help="datasets to run on")
@@ -518,7 +560,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="serve: worker processes of the service"
     )
     bench.add_argument(
-        "--label", default=None, help="serve: results file name (default: the bundle's dataset)"
+        "--label",
+        default=None,
+        help="serve, privacy: results file name (default: the dataset; privacy over HTTP: "
+        "<dataset>-http)",
     )
     bench.add_argument(
         "--split",
@@ -526,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve: run a rank service calling an explain service (serve --role rank/explain) "
         "and time the hop between them",
     )
+    _privacy_options(bench)
     _data_options(bench)
     bench.set_defaults(func=cmd_bench)
 
@@ -553,6 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="recllm: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:  # one INFO line per call of the rank service's hop is noise
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     from recllm.progress import quiet_library_bars
 
     quiet_library_bars()  # a log gets no per-batch lines (issue 28)

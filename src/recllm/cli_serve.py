@@ -52,8 +52,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise RecLLMError(f"cannot read the API key file {args.api_key_file}: {exc}") from exc
         if key is None:
             raise RecLLMError(f"the API key file {args.api_key_file} is empty")
-    if args.require_key and key is None:
-        raise RecLLMError(f"--require-key needs a key: set {KEY_ENV} or pass --api-key-file")
+    for flag, given in (
+        ("--require-key", args.require_key),
+        ("--protect-users", args.protect_users),
+    ):
+        if given and key is None:
+            raise RecLLMError(f"{flag} needs a key: set {KEY_ENV} or pass --api-key-file")
+    if not 0 <= args.score_decimals <= 4:
+        raise RecLLMError(f"--score-decimals must be in 0..4, got {args.score_decimals}")
+    if args.rate_limit < 0:
+        raise RecLLMError(f"--rate-limit must be >= 0 (0: no limit), got {args.rate_limit}")
     if args.workers < 1 or args.threads < 1:
         raise RecLLMError(
             f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}"
@@ -64,6 +72,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store=str(store),
         api_key=key,
         require_key=args.require_key,
+        protect_users=args.protect_users,
+        rate_limit=args.rate_limit,
+        scores="hidden" if args.hide_scores else "shown",
+        score_decimals=args.score_decimals,
         threads=args.threads,
         role=args.role,
         explain_url=args.explain_url,
@@ -190,5 +202,32 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         default=2.0,
         help="rank: seconds to wait for the explain service before answering without reasons "
         "(default 2)",
+    )
+    serve.add_argument(
+        "--protect-users",
+        action="store_true",
+        help="require the API key on requests naming a user_id (recommend, explain, ask, "
+        "events): without it anyone can page through a known user's list and read his "
+        "history from what it leaves out (docs/privacy.md)",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="at most N requests a minute per client (by key, else address) on the /v1 "
+        "routes, per worker; 0: no limit",
+    )
+    serve.add_argument(
+        "--hide-scores",
+        action="store_true",
+        help="ranked lists show ranks only (score: null), the same ranking (docs/privacy.md)",
+    )
+    serve.add_argument(
+        "--score-decimals",
+        type=int,
+        default=4,
+        metavar="D",
+        help="round shown scores to D decimals (0-4; default 4)",
     )
     serve.set_defaults(func=cmd_serve)

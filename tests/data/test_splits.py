@@ -79,3 +79,37 @@ def test_temporal_split_needs_timestamps() -> None:
     )
     with pytest.raises(ConfigError, match="needs timestamps"):
         split(data, SplitConfig(protocol="temporal"))
+
+
+@pytest.mark.parametrize("protocol", ["leave_one_out", "temporal", "cold_start"])
+def test_holdout_users_are_in_no_part_of_the_split(protocol: str) -> None:
+    data = toy(n_users=100, min_len=4, seed=5)
+    config = SplitConfig(protocol=protocol, holdout_users=0.2, seed=7)
+    s = split(data, config)
+    assert s.holdout is not None
+    held = set(s.holdout["user"])
+    assert len(held) == 20
+    for part in (s.train, s.valid, s.test):
+        assert not held & set(part["user"])
+    frame = data.interactions
+    assert len(s.holdout) == int(frame["user"].isin(held).sum())  # all of their interactions
+    assert s.summary()["holdout_users"] == 20
+    again = split(data, config)
+    assert again.holdout is not None and set(again.holdout["user"]) == held  # seeded
+    other = split(data, SplitConfig(protocol=protocol, holdout_users=0.2, seed=8))
+    assert other.holdout is not None and set(other.holdout["user"]) != held
+
+
+def test_no_holdout_by_default_and_cold_items_unchanged_by_it() -> None:
+    data = toy(n_users=200, min_len=4, seed=2)
+    plain = split(data, SplitConfig(protocol="cold_start", cold_share=0.2, seed=3))
+    assert plain.holdout is None and "holdout_users" not in plain.summary()
+    held = split(
+        data, SplitConfig(protocol="cold_start", cold_share=0.2, seed=3, holdout_users=0.1)
+    )
+    assert np.array_equal(plain.cold_items, held.cold_items)
+
+
+def test_holdout_share_out_of_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="holdout_users"):
+        SplitConfig(holdout_users=1.0)

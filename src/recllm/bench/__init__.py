@@ -26,6 +26,7 @@ BENCHMARKS = {
     "explain": "recllm.bench.explain",
     "distill": "recllm.bench.distill",
     "serve": "recllm.bench.serve",
+    "privacy": "recllm.bench.privacy",
 }
 
 

@@ -10,6 +10,11 @@
   is removed from training entirely, so they occur only as validation/test targets
   (and in the test history); evaluation reports cold and warm targets apart.
 
+Any protocol can first hold out a ``holdout_users`` share of users (chosen with ``seed``)
+from training, validation and test entirely: their interactions are kept apart
+(``Split.holdout``) as the non-members of the privacy audit (``recllm bench privacy``),
+drawn from the same distribution as the users the model was trained on.
+
 For the test stage the model sees training + validation interactions as history and
 those items are excluded from the ranking; for validation, training only.
 """
@@ -44,13 +49,16 @@ class SplitConfig:
         valid_share: share of interactions (by time) for validation (``temporal``).
         test_share: share of interactions (by time) for test (``temporal``).
         cold_share: share of items held out of training (``cold_start``).
-        seed: random seed of the cold-item choice.
+        holdout_users: share of users held out of every part of the split (0: none);
+            their interactions become ``Split.holdout`` (privacy-audit non-members).
+        seed: random seed of the cold-item and held-out-user choices.
     """
 
     protocol: str = "leave_one_out"
     valid_share: float = 0.1
     test_share: float = 0.1
     cold_share: float = 0.1
+    holdout_users: float = 0.0
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -61,6 +69,8 @@ class SplitConfig:
             value = getattr(self, name)
             if not 0.0 < value < 1.0:
                 problems.append(f"{name} must be in (0, 1), got {value}")
+        if not 0.0 <= self.holdout_users < 1.0:
+            problems.append(f"holdout_users must be in [0, 1), got {self.holdout_users}")
         if self.valid_share + self.test_share >= 1.0:
             problems.append("valid_share + test_share must be < 1")
         problems += run_settings_problems(self.seed)
@@ -78,6 +88,8 @@ class Split:
     test: pd.DataFrame
     cold_items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     config: SplitConfig = field(default_factory=SplitConfig)
+    # interactions of the users held out of training entirely (chronological)
+    holdout: pd.DataFrame | None = None
 
     @property
     def n_users(self) -> int:
@@ -106,13 +118,17 @@ class Split:
         return UserSequences.from_frame(frame, self.n_users)
 
     def summary(self) -> dict[str, int | str]:
-        return {
+        summary: dict[str, int | str] = {
             "protocol": self.protocol,
             "train": len(self.train),
             "valid": len(self.valid),
             "test": len(self.test),
             "cold_items": len(self.cold_items),
         }
+        if self.holdout is not None:
+            summary["holdout_users"] = int(self.holdout["user"].nunique())
+            summary["holdout_interactions"] = len(self.holdout)
+        return summary
 
 
 def split(dataset: Dataset, config: SplitConfig | None = None) -> Split:
@@ -123,10 +139,36 @@ def split(dataset: Dataset, config: SplitConfig | None = None) -> Split:
         raise ConfigError(
             f"{dataset.name}: the {config.protocol} split needs timestamps on all rows"
         )
+    frame, holdout = _hold_out_users(dataset, frame, config)
     if config.protocol == "temporal":
-        return _temporal(dataset, frame, config)
-    result = _leave_one_out(dataset, frame, config)
-    return _hold_out_cold_items(result, config) if config.protocol == "cold_start" else result
+        result = _temporal(dataset, frame, config)
+    else:
+        result = _leave_one_out(dataset, frame, config)
+        if config.protocol == "cold_start":
+            result = _hold_out_cold_items(result, config)
+    result.holdout = holdout
+    return result
+
+
+def _hold_out_users(
+    dataset: Dataset, frame: pd.DataFrame, config: SplitConfig
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(the rest, the held-out users' interactions): a seeded ``holdout_users`` share of
+    the users, chosen before any other split so both sides come from one distribution."""
+    if config.holdout_users <= 0:
+        return frame, None
+    users = np.unique(frame["user"].to_numpy())
+    n_out = max(1, round(config.holdout_users * len(users)))
+    # its own stream: the cold-item choice of the same seed stays what it was
+    rng = np.random.default_rng([config.seed, 1])
+    out = np.isin(frame["user"].to_numpy(), rng.choice(users, size=n_out, replace=False))
+    log.info(
+        "%s: %d users (%d interactions) held out of training, validation and test",
+        dataset.name,
+        n_out,
+        int(out.sum()),
+    )
+    return frame[~out].reset_index(drop=True), frame[out].reset_index(drop=True)
 
 
 def _positions_from_end(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from recllm.docgen.markdown import (
     table,
     text,
 )
+from recllm.docgen.privacy_tables import privacy
 from recllm.docgen.scale_tables import scale_tables
 from recllm.report import PUBLISHED_ANCHORS
 
@@ -400,6 +401,7 @@ BUILDERS: list[Callable[[Path], dict[str, str]]] = [
     data_benchmarks,
     serving,
     scale_tables,
+    privacy,
 ]
 
 

@@ -95,7 +95,7 @@ def export_onnx(model: RecLLMModel, path: Path) -> None:
     }
     with torch.no_grad():
         torch.onnx.export(
-            ScoringGraph(model),
+            ScoringGraph(model).eval(),
             example,
             str(path),
             input_names=list(INPUTS),

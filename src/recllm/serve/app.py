@@ -15,6 +15,7 @@ the rank service calls.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import os
@@ -23,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
+from cachetools import TTLCache
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -82,6 +84,13 @@ class ServiceSettings:
     store: str
     api_key: str | None = None
     require_key: bool = False
+    # requests naming a user_id need the key (a client cannot read another user's list)
+    protect_users: bool = False
+    rate_limit: int = 0  # requests a minute per client on the /v1 routes (0: no limit)
+    # what a ranked list shows beside the ranking: "shown" scores to score_decimals, or
+    # "hidden" (null): less for a membership attack to read, the same ranking
+    scores: str = "shown"
+    score_decimals: int = 4
     explanation_ttl: float = 600.0
     max_body_bytes: int = MAX_BODY_BYTES
     threads: int = 1  # torch / ONNX Runtime threads per worker (requests run in a pool)
@@ -368,13 +377,25 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     def admin_key(request: Request) -> None:
         _check_key(request, settings.api_key)
 
-    user = [Depends(user_key)]
+    limiter = RateLimiter(settings.rate_limit) if settings.rate_limit > 0 else None
+
+    def limited(request: Request) -> None:
+        if limiter is not None:
+            limiter.check(_client_of(request))
+
+    def lookup(request: Request, user_id: str | None) -> None:
+        """A request about a known user: only for key holders when users are protected."""
+        if settings.protect_users and user_id is not None:
+            _check_key(request, settings.api_key, "requests naming a user_id")
+
+    user = [Depends(limited), Depends(user_key)]
     admin = [Depends(admin_key)]
 
     ranking = APIRouter()  # every role but explain
 
     @ranking.post("/v1/recommend", dependencies=user)
-    def recommend(body: RecommendBody) -> dict[str, Any]:
+    def recommend(body: RecommendBody, request: Request) -> dict[str, Any]:
+        lookup(request, body.user_id)
         filters = (
             Filters(
                 tuple(body.filters.genres),
@@ -386,19 +407,22 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
             else None
         )
         result = current().recommend(body.user_id, history_entries(body.history), body.k, filters)
-        return to_json(result)
+        return shown_scores(to_json(result), settings)
 
     @app.post("/v1/explain", dependencies=user)
-    def explain(body: ExplainBody) -> dict[str, Any]:
+    def explain(body: ExplainBody, request: Request) -> dict[str, Any]:
+        lookup(request, body.user_id)
         return to_json(current().explain(body.item_id, body.user_id, history_entries(body.history)))
 
     @ranking.post("/v1/ask", dependencies=user)
-    def ask(body: AskBody) -> dict[str, Any]:
+    def ask(body: AskBody, request: Request) -> dict[str, Any]:
+        lookup(request, body.user_id)
         answer = current().ask(body.text, body.user_id, history_entries(body.history), body.k)
-        return to_json(answer)
+        return shown_scores(to_json(answer), settings)
 
     @ranking.post("/v1/events", dependencies=user, status_code=201)
-    def events(body: EventBody) -> dict[str, Any]:
+    def events(body: EventBody, request: Request) -> dict[str, Any]:
+        lookup(request, body.user_id)
         return to_json(current().record(body.user_id, body.item_id, body.rating, body.ts))
 
     @ranking.post("/v1/items", dependencies=admin)
@@ -417,8 +441,9 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
         return ItemMatches(query=search.q, items=found)
 
     @ranking.get("/v1/users", dependencies=user)
-    def find_users(search: Annotated[UserSearch, Query()]) -> UserMatches:
+    def find_users(search: Annotated[UserSearch, Query()], request: Request) -> UserMatches:
         """Known user ids starting with ``prefix``."""
+        lookup(request, search.prefix)  # who the users are is theirs to protect too
         return UserMatches(
             prefix=search.prefix, users=current().find_users(search.prefix, search.limit)
         )
@@ -427,15 +452,18 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     def user_history(
         user_id: Annotated[str, PathParam(min_length=1, max_length=200)],
         page: Annotated[HistoryPage, Query()],
+        request: Request,
     ) -> HistoryOut:
         """A known user's most recent items, newest first."""
+        lookup(request, user_id)
         found = current().history(user_id, page.limit)
         return HistoryOut(user_id=found.user_id, length=found.length, items=list(found.items))
 
     explaining = APIRouter()  # the explain role: what a rank service calls
 
     @explaining.post(BATCH_PATH, dependencies=user)
-    def explain_batch(body: ExplainBatchBody) -> dict[str, Any]:
+    def explain_batch(body: ExplainBatchBody, request: Request) -> dict[str, Any]:
+        lookup(request, body.user_id)
         begin = time.perf_counter()
         explained = current().explain_many(
             body.item_ids, body.user_id, history_entries(body.history) or []
@@ -479,11 +507,25 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     return app
 
 
-def _check_key(request: Request, expected: str | None) -> None:
+def shown_scores(payload: dict[str, Any], settings: ServiceSettings) -> dict[str, Any]:
+    """``payload`` with its items' scores as the settings show them: rounded to
+    ``score_decimals`` (the recommender rounds to 4), or null when hidden."""
+    if settings.scores == "shown" and settings.score_decimals >= 4:
+        return payload
+    for item in payload.get("items") or ():
+        score = item.get("score")
+        if score is not None:
+            item["score"] = (
+                None if settings.scores == "hidden" else round(score, settings.score_decimals)
+            )
+    return payload
+
+
+def _check_key(request: Request, expected: str | None, what: str = "admin endpoints") -> None:
     if expected is None:
         raise _Refused(
             403,
-            "admin endpoints are disabled: start the service with RECLLM_API_KEY set or "
+            f"{what} are disabled: start the service with RECLLM_API_KEY set or "
             "--api-key-file to enable them",
         )
     given = request.headers.get("x-api-key") or ""
@@ -495,15 +537,51 @@ def _check_key(request: Request, expected: str | None) -> None:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers
+
+
+def _client_of(request: Request) -> str:
+    """Who a rate limit counts: the key a client sends, else its address."""
+    given = request.headers.get("x-api-key") or request.headers.get("authorization")
+    if given:
+        return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
+    return "addr:" + (request.client.host if request.client else "unknown")
+
+
+class RateLimiter:
+    """A token bucket per client: ``per_minute`` requests a minute, bursts of up to ten
+    seconds' worth. It bounds how many probes one client can send, which bounds what a
+    membership attack learns in a given time (``recllm bench privacy``)."""
+
+    def __init__(self, per_minute: int, clients: int = 100_000) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = max(1.0, per_minute / 6.0)
+        self._buckets: TTLCache[str, tuple[float, float]] = TTLCache(clients, 3600)
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            tokens, then = self._buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens < 1.0:
+                self._buckets[client] = (tokens, now)
+                wait = (1.0 - tokens) / self.rate
+                raise _Refused(
+                    429,
+                    f"rate limit: at most {round(self.rate * 60)} requests a minute per client",
+                    {"Retry-After": str(max(1, round(wait)))},
+                )
+            self._buckets[client] = (tokens - 1.0, now)
 
 
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(_Refused)
     async def refused(_: Request, exc: _Refused) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, exc.status)
+        return JSONResponse({"detail": str(exc)}, exc.status, headers=exc.headers)
 
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
