@@ -48,6 +48,7 @@ def test_readme_is_short_and_keeps_the_ci_commands() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     test_command = "ruff check . && ruff format --check . && mypy && python -m pytest"
     assert test_command in readme and test_command in ci
+    assert f"{test_command} || exit $?" in ci  # set -e alone ignores a failed && list
     assert 'pip install torch==2.13.0 && pip install -e ".[dev]"' in readme
 
 

@@ -54,9 +54,7 @@ def test_protected_users_need_the_key_and_clients_are_rate_limited(guarded: Serv
     assert all(isinstance(item["score"], float) for item in keyed.json()["items"])
 
 
-def test_protected_users_lookups_need_the_key_too(
-    toy: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_protected_users_lookups_need_the_key_too(toy: tuple[Path, Path], tmp_path: Path) -> None:
     """The page's lookups name users as well: their ids and histories are protected alike."""
     env = {"RECLLM_API_KEY": KEY}
     with Server(toy[1], tmp_path / "events.sqlite", "--protect-users", env=env) as server:
