@@ -133,9 +133,9 @@ def serving(results: Path) -> dict[str, str]:
     """The service over loopback (``recllm bench serve``): latency and throughput per
     endpoint and concurrency, beside the same requests through the Python API."""
     files = sorted((results / "serve").glob("*.json"))
+    records = [(file, read_record(file)) for file in files]  # read once for all three tables
     rows: list[tuple[str, Record]] = []
-    for file in files:
-        record = read_record(file)
+    for _, record in records:
         model = get(record, "recommender/kind") or "?"
         backend = get(record, "recommender/backend") or "torch"
         name = f"{record['name']} ({model}, {backend}, {record.get('catalogue_items')} items)"
@@ -157,21 +157,20 @@ def serving(results: Path) -> dict[str, str]:
         return {
             "serve": "No `recllm bench serve` results yet.\n",
             "serve-targets": "",
-            **_hop(files, results),
+            **_hop(records, results),
         }
     return {
         "serve": table(rows, columns, "bundle: endpoint, load")
         + source_line(files, results.parent),
-        "serve-targets": _serving_targets(files, results.parent),
-        **_hop(files, results),
+        "serve-targets": _serving_targets(records, results.parent),
+        **_hop(records, results),
     }
 
 
-def _hop(files: list[Path], results: Path) -> dict[str, str]:
+def _hop(records: list[tuple[Path, Record]], results: Path) -> dict[str, str]:
     """The rank service's hop to the explain service (``recllm bench serve --split``):
     round trip and overhead timed alone, and the failures seen under load."""
-    split = [(file, read_record(file)) for file in files]
-    split = [(file, record) for file, record in split if "split" in record]
+    split = [(file, record) for file, record in records if "split" in record]
     if not split:
         return {"serve-hop": "No `recllm bench serve --split` results yet.\n"}
     rows = [(str(record["name"]), record["split"]) for _, record in split]
@@ -204,12 +203,11 @@ SERVE_TARGETS = (
 )
 
 
-def _serving_targets(files: list[Path], root: Path) -> str:
+def _serving_targets(records: list[tuple[Path, Record]], root: Path) -> str:
     """The distilled students' p99 latencies against the aims, read from the same files."""
     rows: list[tuple[str, Record]] = []
     used = []
-    for file in files:
-        record = read_record(file)
+    for file, record in records:
         if get(record, "recommender/kind") != "student" or "split" in record:
             continue  # the aims are for one service with the student (split: docs/scale.md)
         used.append(file)
