@@ -81,7 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         explain_url=args.explain_url,
         explain_timeout=args.explain_timeout,
     )
-    serve(settings, args.host, args.port, args.workers)
+    serve(settings, args.host, args.port, args.workers, args.access_log)
     return 0
 
 
@@ -167,6 +167,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument(
         "--threads", type=int, default=1, help="compute threads per worker (default 1)"
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log a line per request (default off: /metrics counts requests by route and status)",
     )
     serve.add_argument(
         "--store",

@@ -28,6 +28,11 @@ from recllm.explain.vocab import Vocab, relexicalise
 from recllm.routing.catalog import Catalog
 
 MANIFEST = "explainer.json"
+# A verified batch of at most this many sentences (pairs x candidates) is decoded in one
+# pass, first choices and their sampled alternatives together: a batch this small costs
+# the per-step overhead, not arithmetic, so the alternatives come almost free and a pair
+# whose first choice fails costs no second pass (what an online "why?" waits for).
+FUSED_ROWS = 32
 
 
 @dataclass
@@ -235,8 +240,23 @@ class Explainer:
         fell_back: list[bool] = []
         for start in range(0, len(pairs), batch):
             rows = list(range(start, min(start + batch, len(pairs))))
-            cond = self.conditioning(facts, signals, rows)
-            drafts = self._texts(self.generator.generate(cond, method, **decoding), facts, rows)
+            fused = (
+                verify
+                and method == "greedy"
+                and not decoding
+                and candidates > 1
+                and len(rows) * candidates <= FUSED_ROWS
+            )
+            decoded = rows * (candidates if fused else 1)
+            cond = self.conditioning(facts, signals, decoded)
+            if fused:  # greedy first choices, then their samples: one pass
+                ids = self.generator.generate(
+                    cond, "sample", top_k=10, generator=self.rng, greedy_rows=len(rows)
+                )
+            else:
+                ids = self.generator.generate(cond, method, **decoding)
+            written = self._texts(ids, facts, decoded)
+            drafts = written[: len(rows)]
             if not verify:
                 texts += drafts
                 fell_back += [False] * len(drafts)
@@ -246,7 +266,10 @@ class Explainer:
                 for text, r in zip(drafts, rows, strict=True)
             ]
             pending = [k for k, text in enumerate(chosen) if text is None]
-            if pending and candidates > 1:
+            alternatives: list[tuple[int, str]] = []  # (row index in the batch, sentence)
+            if pending and fused:
+                alternatives = [(j % len(rows), t) for j, t in enumerate(written[len(rows) :])]
+            elif pending and candidates > 1:
                 # All further candidates of all failed rows in one sampled decoding pass
                 # (attempt-major), so a hard pair costs two passes, not ``candidates``.
                 again = [rows[k] for k in pending] * (candidates - 1)
@@ -256,10 +279,13 @@ class Explainer:
                     top_k=10,
                     generator=self.rng,
                 )
-                for j, text in enumerate(self._texts(sampled, facts, again)):
-                    k = pending[j % len(pending)]
-                    if chosen[k] is None and self._verified(text, pairs[rows[k]]):
-                        chosen[k] = text
+                alternatives = [
+                    (pending[j % len(pending)], t)
+                    for j, t in enumerate(self._texts(sampled, facts, again))
+                ]
+            for k, text in alternatives:
+                if chosen[k] is None and self._verified(text, pairs[rows[k]]):
+                    chosen[k] = text
             for k, r in enumerate(rows):
                 fell_back.append(chosen[k] is None)
                 if chosen[k] is None:

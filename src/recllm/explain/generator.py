@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from recllm.config import lenient_from_dict
 from recllm.errors import ConfigError, RecLLMError
+from recllm.explain.incremental import IncrementalDecoder
 
 CONFIG_FILE = "generator_config.json"
 WEIGHTS_FILE = "generator.safetensors"
@@ -127,6 +128,13 @@ class ExplanationGenerator(nn.Module):
         states = self._states(tokens, memory, memory_mask)[:, -1]
         return self.norm(states) @ self.embed.weight.T
 
+    def _step_logits(self, decoder: IncrementalDecoder, token: Tensor, position: int) -> Tensor:
+        """(B,) newest tokens at ``position`` -> (B, vocab) logits of the next, reusing the
+        keys and values of the earlier positions (what :meth:`next_logits` recomputes)."""
+        x = self.embed(token) * math.sqrt(self.config.d_model) + self.positions.weight[position]
+        states = decoder.step(x.unsqueeze(1), token == self.pad_id)[:, 0]
+        return self.norm(states) @ self.embed.weight.T
+
     def _states(self, tokens: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
         """(B, T, d) decoder states; the output projection is the tied input embedding."""
         length = tokens.shape[1]
@@ -164,8 +172,12 @@ class ExplanationGenerator(nn.Module):
         temperature: float = 1.0,
         top_k: int = 0,
         generator: torch.Generator | None = None,
+        greedy_rows: int = 0,
     ) -> list[list[int]]:
-        """Token ids of one sentence per row (without <s> and </s>)."""
+        """Token ids of one sentence per row (without <s> and </s>).
+
+        ``greedy_rows``: when sampling, the first rows decode greedily all the same, so a
+        first choice and its sampled alternatives share one decoding pass."""
         if method not in METHODS:
             raise RecLLMError(f"decoding method must be one of {METHODS}, got {method!r}")
         self.eval()
@@ -177,17 +189,13 @@ class ExplanationGenerator(nn.Module):
             ]
         tokens = torch.full((len(memory), 1), self.bos_id, dtype=torch.long)
         done = torch.zeros(len(memory), dtype=torch.bool)
-        for _ in range(self.config.max_target):
-            logits = self.next_logits(tokens, memory, memory_mask)
-            if method == "greedy":
-                step = logits.argmax(-1)
-            else:
-                logits = logits / max(temperature, 1e-6)
-                if top_k:
-                    cutoff = logits.topk(top_k, dim=-1).values[:, -1:]
-                    logits = logits.masked_fill(logits < cutoff, float("-inf"))
-                step = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(
-                    1
+        decoder = IncrementalDecoder(self.decoder, memory, memory_mask)
+        for position in range(self.config.max_target):
+            logits = self._step_logits(decoder, tokens[:, -1], position)
+            step = logits.argmax(-1)
+            if method == "sample" and greedy_rows < len(step):
+                step[greedy_rows:] = self._sample(
+                    logits[greedy_rows:], temperature, top_k, generator
                 )
             step = step.masked_fill(done, self.pad_id)
             tokens = torch.cat([tokens, step.unsqueeze(1)], dim=1)
@@ -195,6 +203,17 @@ class ExplanationGenerator(nn.Module):
             if done.all():
                 break
         return [self._strip(row.tolist()) for row in tokens[:, 1:]]
+
+    @staticmethod
+    def _sample(
+        logits: Tensor, temperature: float, top_k: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """(B, vocab) -> (B,) tokens drawn from the tempered, top-k-cut distribution."""
+        logits = logits / max(temperature, 1e-6)
+        if top_k:
+            cutoff = logits.topk(top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < cutoff, float("-inf"))
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
 
     def _beam(self, memory: Tensor, memory_mask: Tensor, size: int) -> list[int]:
         beams: list[tuple[list[int], float]] = [([self.bos_id], 0.0)]

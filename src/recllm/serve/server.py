@@ -40,8 +40,12 @@ def reload_on_sighup(state: ServiceState) -> None:
     signal.signal(signal.SIGHUP, handler)
 
 
-def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> None:
-    """Serve until stopped."""
+def serve(
+    settings: ServiceSettings, host: str, port: int, workers: int = 1, access_log: bool = False
+) -> None:
+    """Serve until stopped. ``access_log``: uvicorn's line per request, off by default
+    (``/metrics`` counts every request by route and status; the line costs a cheap
+    request several per cent of its CPU)."""
     import uvicorn
 
     read_manifest(Path(settings.bundle))  # one-line error if unusable
@@ -58,12 +62,18 @@ def serve(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> 
                 workers=workers,
                 timeout_graceful_shutdown=GRACEFUL_SECONDS,
                 log_level="info",
+                access_log=access_log,
             )
         return
     app = create_app(settings)
     reload_on_sighup(app.state.service)
     uvicorn.run(
-        app, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SECONDS, log_level="info"
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        log_level="info",
+        access_log=access_log,
     )
 
 
