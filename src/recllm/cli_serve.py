@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -58,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ):
         if given and key is None:
             raise RecLLMError(f"{flag} needs a key: set {KEY_ENV} or pass --api-key-file")
+    protect_users = users_protected(key is not None, args.host, args.protect_users, args.open_users)
     if not 0 <= args.score_decimals <= 4:
         raise RecLLMError(f"--score-decimals must be in 0..4, got {args.score_decimals}")
     if args.rate_limit < 0:
@@ -72,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store=str(store),
         api_key=key,
         require_key=args.require_key,
-        protect_users=args.protect_users,
+        protect_users=protect_users,
         rate_limit=args.rate_limit,
         scores="hidden" if args.hide_scores else "shown",
         score_decimals=args.score_decimals,
@@ -83,6 +85,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     serve(settings, args.host, args.port, args.workers, args.access_log)
     return 0
+
+
+def users_protected(keyed: bool, host: str, protect: bool, open_users: bool) -> bool:
+    """Whether requests naming a ``user_id`` need the API key (docs/privacy.md, Defaults).
+
+    A known user's list leaves out what he has seen, so anyone who may ask for it reads
+    his history (the exclusion attack's AUC is 1.0 on an open service). So: protected
+    whenever there is a key to check; without one, open only to this machine (a loopback
+    address), and a service open to the network must say so with ``--open-users``."""
+    if protect and open_users:
+        raise RecLLMError("--protect-users and --open-users contradict each other: give one")
+    if protect or open_users:
+        return protect
+    if keyed:
+        return True
+    if not is_loopback(host):
+        from recllm.serve.app import KEY_ENV
+
+        raise RecLLMError(
+            f"serving on {host} without an API key would let anyone on the network read a "
+            f"known user's history from his lists (docs/privacy.md): set {KEY_ENV} or "
+            "pass --api-key-file (requests naming a user then need the key), or pass "
+            "--open-users to serve them open"
+        )
+    return False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def load_recommender(bundle: Path) -> Recommender:
@@ -208,12 +245,19 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="rank: seconds to wait for the explain service before answering without reasons "
         "(default 2)",
     )
-    serve.add_argument(
+    users = serve.add_mutually_exclusive_group()
+    users.add_argument(
         "--protect-users",
         action="store_true",
         help="require the API key on requests naming a user_id (recommend, explain, ask, "
-        "events): without it anyone can page through a known user's list and read his "
-        "history from what it leaves out (docs/privacy.md)",
+        "events, the page's user lookups): without it anyone can read a known user's history "
+        "from what his list leaves out (docs/privacy.md). The default whenever a key is set",
+    )
+    users.add_argument(
+        "--open-users",
+        action="store_true",
+        help="answer requests naming a user_id without the key, even when a key is set (needed "
+        "to serve keyless beyond loopback)",
     )
     serve.add_argument(
         "--rate-limit",

@@ -13,6 +13,7 @@ from recipes.test_train import run, toy_config
 from serve_helpers import Server
 
 from recllm.cli import main
+from recllm.cli_serve import users_protected
 from recllm.docgen.privacy_tables import privacy
 from recllm.recipes.export import export
 
@@ -54,14 +55,43 @@ def test_protected_users_need_the_key_and_clients_are_rate_limited(guarded: Serv
     assert all(isinstance(item["score"], float) for item in keyed.json()["items"])
 
 
-def test_protected_users_lookups_need_the_key_too(toy: tuple[Path, Path], tmp_path: Path) -> None:
-    """The page's lookups name users as well: their ids and histories are protected alike."""
+def test_a_key_protects_users_by_default_lookups_included(
+    toy: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """With a key and no flag, users are protected (the default the exclusion figures
+    call for); the page's lookups name users as well, so they are protected alike."""
     env = {"RECLLM_API_KEY": KEY}
-    with Server(toy[1], tmp_path / "events.sqlite", "--protect-users", env=env) as server:
+    with Server(toy[1], tmp_path / "events.sqlite", env=env) as server:
+        assert httpx.get(f"{server.url}/readyz", timeout=30).json()["protected_users"] is True
+        named = {"user_id": "1", "k": 3}
+        assert httpx.post(f"{server.url}/v1/recommend", json=named, timeout=30).status_code == 401
         for path in ("/v1/users/1/history", "/v1/users?prefix=1"):
             assert httpx.get(f"{server.url}{path}", timeout=30).status_code == 401
             keyed = httpx.get(f"{server.url}{path}", headers={"X-API-Key": KEY}, timeout=30)
             assert keyed.status_code == 200, keyed.text
+    with Server(toy[1], tmp_path / "open.sqlite", "--open-users", env=env) as server:
+        assert httpx.get(f"{server.url}/readyz", timeout=30).json()["protected_users"] is False
+        answer = httpx.post(f"{server.url}/v1/recommend", json=named, timeout=30)
+        assert answer.status_code == 200, answer.text
+
+
+def test_without_a_key_users_are_open_to_this_machine_only(
+    toy: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert users_protected(False, "127.0.0.1", False, False) is False
+    assert users_protected(False, "localhost", False, False) is False
+    assert users_protected(False, "[::1]", False, False) is False
+    assert users_protected(True, "0.0.0.0", False, False) is True
+    assert users_protected(True, "127.0.0.1", False, True) is False
+    assert users_protected(False, "0.0.0.0", False, True) is False  # said out loud
+    assert main(["serve", str(toy[1]), "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "without an API key" in err and "--open-users" in err
+    assert main(["serve", str(toy[1]), "--host", "my-host.example"]) == 2  # a name may be public
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as both:
+        main(["serve", str(toy[1]), "--protect-users", "--open-users"])
+    assert both.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_scores_can_be_hidden_or_coarsened(toy: tuple[Path, Path], tmp_path: Path) -> None:

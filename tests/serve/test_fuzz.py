@@ -21,7 +21,9 @@ EXAMPLES = 25  # per operation and mode; bounded so the default run stays short
 def test_no_input_yields_a_server_error(bundle: Path, tmp_path: Path) -> None:
     statuses: Counter[int] = Counter()
     errors: list[str] = []
-    with Server(bundle, tmp_path / "fuzz.sqlite", env={"RECLLM_API_KEY": KEY}) as server:
+    with Server(
+        bundle, tmp_path / "fuzz.sqlite", "--open-users", env={"RECLLM_API_KEY": KEY}
+    ) as server:
         schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) >= 9

@@ -81,6 +81,7 @@ def test_a_known_user_sees_reasons_asks_and_records(
     expected = api.recommend(user_id="1", k=K)
     open_page(browser, server)
     assert f"{api.n_items} items" in by_id(browser, "about").text
+    assert not by_id(browser, "api-key").is_displayed()  # no key: users open to loopback
 
     # pick user 1 from the type-ahead of user ids
     by_id(browser, "user-id").send_keys("1")
@@ -215,6 +216,32 @@ def test_an_anonymous_history_and_plain_errors(bundle: Path, tmp_path: Path, bro
         by_id(browser, "ask-text").send_keys("something like Movie 3" + Keys.ENTER)
         alert = wait(browser, lambda d: by_id(d, "error") if by_id(d, "error").text else None)
         assert "did not answer" in alert.text
+
+
+def test_a_protected_service_asks_for_its_key(bundle: Path, tmp_path: Path, browser: Any) -> None:
+    """With a key set, users are protected by default: the page shows a key field (only
+    then), says plainly that a known user needs the key, and works once it is given."""
+    from selenium.webdriver.common.keys import Keys
+
+    env = {"RECLLM_API_KEY": "page-key"}
+    with Server(bundle, tmp_path / "events.sqlite", env=env) as server:
+        open_page(browser, server)
+        assert by_id(browser, "api-key").is_displayed()
+        by_id(browser, "user-id").send_keys("1" + Keys.ENTER)
+        alert = wait(browser, lambda d: by_id(d, "error") if by_id(d, "error").text else None)
+        assert "only with its API key: enter it above" in alert.text
+        by_id(browser, "api-key").send_keys("wrong")
+        by_id(browser, "user-form").submit()
+        wait(browser, lambda d: "refused this API key" in by_id(d, "error").text)
+        by_id(browser, "api-key").clear()
+        by_id(browser, "api-key").send_keys("page-key")
+        by_id(browser, "user-form").submit()
+        cards = wait(browser, reasons_done)
+        expected = Recommender.load(bundle).recommend(user_id="1", k=K)
+        assert [c.get_attribute("data-item-id") for c in cards] == [
+            i.item_id for i in expected.items
+        ]
+        assert not by_id(browser, "error").is_displayed()
 
 
 UNNAMED_CONTROLS = """

@@ -21,8 +21,8 @@ def test_replicas_on_one_redis_see_each_others_writes(
 ) -> None:
     env = {"RECLLM_API_KEY": KEY}
     with (
-        Server(bundle, redis_url, env=env, log_dir=tmp_path) as one,
-        Server(bundle, redis_url, env=env, log_dir=tmp_path) as two,
+        Server(bundle, redis_url, "--open-users", env=env, log_dir=tmp_path) as one,
+        Server(bundle, redis_url, "--open-users", env=env, log_dir=tmp_path) as two,
     ):
         before = post(two.url, "/v1/recommend", {"user_id": "6", "k": 3}).json()
         top = before["items"][0]["item_id"]

@@ -23,7 +23,7 @@ KEY = "s3cret-key"
 @pytest.fixture(scope="module")
 def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store = tmp_path_factory.mktemp("store") / "events.sqlite"
-    with Server(bundle, store, env={"RECLLM_API_KEY": KEY}) as running:
+    with Server(bundle, store, "--open-users", env={"RECLLM_API_KEY": KEY}) as running:
         yield running
 
 
@@ -217,7 +217,9 @@ def test_hot_reload_under_load_fails_no_request(bundle: Path, tmp_path: Path) ->
                 if response.status_code != 200:
                     failures.append(f"{response.status_code} {response.text}")
 
-    with Server(bundle, tmp_path / "r.sqlite", env={"RECLLM_API_KEY": KEY}) as server:
+    with Server(
+        bundle, tmp_path / "r.sqlite", "--open-users", env={"RECLLM_API_KEY": KEY}
+    ) as server:
         workers = [threading.Thread(target=load, args=(server.url,)) for _ in range(4)]
         for worker in workers:
             worker.start()
@@ -246,7 +248,7 @@ def test_hot_reload_under_load_fails_no_request(bundle: Path, tmp_path: Path) ->
 def test_workers_share_events_and_added_items(bundle: Path, tmp_path: Path) -> None:
     """Two worker processes on one SQLite store: whichever answers sees every write."""
     with Server(
-        bundle, tmp_path / "w.sqlite", "--workers", "2", env={"RECLLM_API_KEY": KEY}
+        bundle, tmp_path / "w.sqlite", "--workers", "2", "--open-users", env={"RECLLM_API_KEY": KEY}
     ) as server:
         added = post(
             server,

@@ -46,10 +46,19 @@ def split_pair(
     the explain service requires the API key, which the rank service holds (and sends)."""
     env = {"RECLLM_API_KEY": KEY} if keyed else None
     required = ("--require-key",) if keyed else ()
+    opened = ("--open-users",) if keyed else ()  # the key guards the hop here, not users
     explain = Server(bundle, store, "--role", "explain", *required, env=env).start()
     try:
         rank = Server(
-            bundle, store, "--role", "rank", "--explain-url", explain.url, *rank_args, env=env
+            bundle,
+            store,
+            "--role",
+            "rank",
+            "--explain-url",
+            explain.url,
+            *opened,
+            *rank_args,
+            env=env,
         )
         return explain, rank.start()
     except BaseException:
@@ -60,7 +69,9 @@ def split_pair(
 @pytest.fixture(scope="module")
 def services(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     folder = tmp_path_factory.mktemp("split")
-    alone = Server(bundle, folder / "all.sqlite", env={"RECLLM_API_KEY": KEY}).start()
+    alone = Server(
+        bundle, folder / "all.sqlite", "--open-users", env={"RECLLM_API_KEY": KEY}
+    ).start()
     explain, rank = split_pair(bundle, folder / "split.sqlite", keyed=True)
     yield {"all": alone, "explain": explain, "rank": rank}
     for server in (rank, explain, alone):

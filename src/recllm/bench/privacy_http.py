@@ -67,10 +67,10 @@ def run_http(bundle: Path, args: argparse.Namespace) -> dict[str, Any]:
     pairs = _subset(setup.pairs, setup.budget, setup.seed)
     excluded = setup.exclusion
     configurations = {
-        "open": ([], {}),
-        "hide-scores": (["--hide-scores"], {}),
+        "open": (["--open-users"], {}),
+        "hide-scores": (["--hide-scores", "--open-users"], {}),
         "protect-users": (["--protect-users"], {"RECLLM_API_KEY": KEY}),
-        "rate-limit": (["--rate-limit", str(args.rate_limit)], {}),
+        "rate-limit": (["--rate-limit", str(args.rate_limit), "--open-users"], {}),
     }
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:

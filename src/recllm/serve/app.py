@@ -370,16 +370,18 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
     def current() -> Recommender:
         return state.recommender
 
-    def user_key(request: Request) -> None:
+    # The checks are async (they never block): FastAPI runs a plain def dependency in the
+    # thread pool, a hop per check per request that cost more than the check itself.
+    async def user_key(request: Request) -> None:
         if settings.require_key:
             _check_key(request, settings.api_key)
 
-    def admin_key(request: Request) -> None:
+    async def admin_key(request: Request) -> None:
         _check_key(request, settings.api_key)
 
     limiter = RateLimiter(settings.rate_limit) if settings.rate_limit > 0 else None
 
-    def limited(request: Request) -> None:
+    async def limited(request: Request) -> None:
         if limiter is not None:
             limiter.check(_client_of(request))
 
@@ -496,6 +498,7 @@ def create_app(settings: ServiceSettings, recommender: Recommender | None = None
             "router": rec.router is not None,
             "explainer": rec.explainer is not None,
             "role": settings.role,
+            "protected_users": settings.protect_users,
             "loaded_at": state.loaded_at,
         }
 

@@ -16,9 +16,12 @@ const $ = (id) => document.getElementById(id);
 class ServiceError extends Error {}
 
 async function api(path, body) {
-  const options = body === undefined ? {} : {
+  const headers = {};
+  const key = $("api-key").value.trim();
+  if (key) headers["x-api-key"] = key; // requests naming a user need it when users are protected
+  const options = body === undefined ? { headers } : {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { ...headers, "content-type": "application/json" },
     body: JSON.stringify(body),
   };
   let response;
@@ -33,6 +36,10 @@ async function api(path, body) {
     data = await response.json();
   } catch (_) {
     data = null;
+  }
+  if (response.status === 401 && !$("key-box").hidden) {
+    throw new ServiceError(key ? "The service refused this API key." :
+      "This service answers questions about a known user only with its API key: enter it above.");
   }
   if (!response.ok) {
     const detail = data && typeof data.detail === "string" ? data.detail : response.statusText;
@@ -444,6 +451,7 @@ async function start() {
     (info.explainer ? "an explanation generator" : "reasons from the facts template") + ".";
   ratingOptions($("add-rating"));
   $("add-rating-box").hidden = !info.rating_max;
+  $("key-box").hidden = $("key-hint").hidden = !info.protected_users;
 }
 
 function wire() {
