@@ -220,3 +220,22 @@ def test_cli_on_a_bundle_refuses_bad_options_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("recllm: error: ") for line in err)
     assert "unknown user 'nobody'" in err[2]
+
+
+def test_results_become_the_json_that_asdict_would_give(rec: Recommender) -> None:
+    """The service's converter skips asdict's deep copy; the JSON must not change."""
+    import dataclasses
+    import json
+
+    from recllm.serve.results import to_json
+
+    top = rec.recommend(user_id="1", k=3)
+    results = [
+        top,
+        rec.explain(top.items[0].item_id, user_id="1"),
+        rec.ask("something like Movie 3", user_id="1", k=2),
+        rec.history("1", limit=3),
+        rec.item(top.items[0].item_id),
+    ]
+    for result in results:
+        assert json.dumps(to_json(result)) == json.dumps(dataclasses.asdict(result))

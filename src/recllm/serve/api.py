@@ -430,9 +430,13 @@ class Recommender:
         top = self.parts.rating_max
         if top is None:
             return np.ones(len(ratings), dtype=np.float32)
-        return np.nan_to_num(ratings / top, nan=1.0).astype(np.float32)
+        weights = (ratings / top).astype(np.float32)
+        weights[np.isnan(weights)] = 1.0  # an unrated event counts fully
+        return weights
 
     def _genres(self, genres: Sequence[str]) -> tuple[str, ...]:
+        if not genres:
+            return ()
         known = {g.lower(): g for g in self.catalog.genres}
         unknown = [g for g in genres if str(g).lower() not in known]
         if unknown:
