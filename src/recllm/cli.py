@@ -541,7 +541,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--bundle", type=Path, default=None, help="serve: the bundle to serve")
     bench.add_argument(
-        "--requests", type=int, default=300, help="serve: requests per endpoint and concurrency"
+        "--requests",
+        type=int,
+        default=1000,
+        help="serve: requests per endpoint and concurrency (1000: ten above the p99)",
     )
     bench.add_argument(
         "--concurrency", nargs="+", type=int, default=[1, 16], help="serve: concurrent clients"

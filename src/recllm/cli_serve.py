@@ -79,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         scores="hidden" if args.hide_scores else "shown",
         score_decimals=args.score_decimals,
         threads=args.threads,
+        compute_slots=args.compute_slots,
         role=args.role,
         explain_url=args.explain_url,
         explain_timeout=args.explain_timeout,
@@ -204,6 +205,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument(
         "--threads", type=int, default=1, help="compute threads per worker (default 1)"
+    )
+    serve.add_argument(
+        "--compute-slots",
+        type=int,
+        default=0,
+        metavar="N",
+        help="recommend/explain/ask requests computed at once, the rest queue in arrival order "
+        "(default 0: 2, or 16 for --role rank, whose requests wait on the explain service)",
     )
     serve.add_argument(
         "--access-log",
