@@ -187,9 +187,14 @@ def _python_api(
 ]:
     """The bundle's manifest, the request bodies per endpoint, their in-process latency, and
     (with ``--split``) the explain-service calls that time the hop alone."""
+    import torch
+
     from recllm.serve.api import Recommender
 
-    rec = Recommender.load(bundle, store=tmp / "api.sqlite")
+    # one compute thread, as each server worker has (--threads 1): with the default of
+    # one per core, small ops paid for thread hand-offs the server does not pay
+    torch.set_num_threads(1)
+    rec = Recommender.load(bundle, store=tmp / "api.sqlite", threads=1)
     endpoints = [e for e in args.endpoints if e != "ask" or rec.router is not None]
     n = args.requests * len(args.concurrency)  # each level gets its own share
     bodies = {e: requests_for(rec, e, n, seed=i) for i, e in enumerate(endpoints)}
