@@ -23,11 +23,13 @@ recllm export runs/quickstart --student runs/distill/quickstart --router runs/qu
     --overwrite --data-dir "$DATA"
 
 # 3. A 27k-item SYNTHETIC catalogue (ML-20M-shaped data, one epoch: a speed test only).
+#    Popularity is a steep power law, so 20M interactions are needed for nearly every item
+#    to be rated (1M rate about 13k); each user trains on his last window only.
 recllm data synth --out runs/synth27k/ml-20m --users 20000 --items 27278 \
-    --interactions 1000000 --seed 0
+    --interactions 20000000 --seed 0
 recllm train configs/quickstart.yaml data.dataset=runs/synth27k/ml-20m \
-    data.preprocess.min_item_interactions=1 output_dir=runs/synth27k/run trainer.epochs=1 \
-    trainer.eval_every=1 --overwrite
+    data.preprocess.min_item_interactions=1 trainer.windows=last output_dir=runs/synth27k/run \
+    trainer.epochs=1 trainer.eval_every=1 --overwrite
 recllm export runs/synth27k/run --out runs/bundles/synth27k --overwrite
 
 # 4. The service over loopback, each bundle alone on the machine.

@@ -60,35 +60,46 @@ def test_explainer_uses_the_recommenders_signals_and_explains(explainer_dir: Pat
     assert explainer.checker.check(verified, pair.history, pair.item, pair.ratings).faithful
 
 
-@pytest.mark.parametrize("candidates", [1, 4])
+@pytest.mark.parametrize(("candidates", "fused"), [(1, True), (4, False), (4, True)])
 def test_verify_keeps_the_first_verified_candidate_in_attempt_order(
-    explainer_dir: Path, monkeypatch: pytest.MonkeyPatch, candidates: int
+    explainer_dir: Path, monkeypatch: pytest.MonkeyPatch, candidates: int, fused: bool
 ) -> None:
-    """Greedy first; the rows it fails are re-drafted together in one sampled pass, and
-    each keeps its earliest verified sample; rows with none get the template."""
+    """Greedy first, then samples attempt-major; each row keeps its earliest verified
+    sentence, rows with none get the template. A small batch decodes greedy drafts and
+    samples in one pass (``fused``); a large one re-drafts only the failed rows."""
+    from recllm.explain import explainer as module
+
+    if not fused:
+        monkeypatch.setattr(module, "FUSED_ROWS", 0)
     explainer = Explainer.load(explainer_dir)
     pairs = [pair_for(explainer, "1", new_item(explainer, "1"))] * 3
     passes: list[tuple[str, int]] = []
+    greedy_rows: list[int] = []
     real_generate = explainer.generator.generate
 
     def generate(cond, method="greedy", **kw):  # type: ignore[no-untyped-def]
         ids = real_generate(cond, method, **kw)
         passes.append((method, len(ids)))
+        greedy_rows.append(len(ids) if method == "greedy" else kw.get("greedy_rows", 0))
         return ids
 
     def texts(ids, facts, rows):  # type: ignore[no-untyped-def]
-        prefix = "g" if passes[-1][0] == "greedy" else "s"
-        return [f"{prefix}{j}" for j in range(len(rows))]
+        first = greedy_rows[-1]
+        return [f"g{j}" if j < first else f"s{j - first}" for j in range(len(rows))]
 
     monkeypatch.setattr(explainer.generator, "generate", generate)
     monkeypatch.setattr(explainer, "_texts", texts)
-    # greedy verifies row 1 only; failed rows 0 and 2 are sampled attempt-major
-    # (s0 row 0, s1 row 2, s2 row 0, s3 row 2, s4 row 0, s5 row 2)
+    # greedy verifies row 1 only. Two passes sample the failed rows 0 and 2 attempt-major
+    # (s0 row 0, s1 row 2, s2 row 0, s3 row 2, ...); one pass samples every row (s0 row 0,
+    # s1 row 1, s2 row 2, s3 row 0, ...).
     monkeypatch.setattr(explainer, "_verified", lambda text, pair: text in {"g1", "s2", "s3", "s4"})
     out = explainer.explain(pairs, verify=True, candidates=candidates)
     if candidates == 1:
         assert passes == [("greedy", 3)] and explainer.fallbacks == 2
         assert out[1] == "g1" and out[0] == out[2] != "g0"  # the template sentence
+    elif fused:
+        assert passes == [("sample", 12)] and greedy_rows == [3] and explainer.fallbacks == 0
+        assert out == ["s3", "g1", "s2"]
     else:
         assert passes == [("greedy", 3), ("sample", 6)] and explainer.fallbacks == 0
         assert out == ["s2", "g1", "s3"]
@@ -97,8 +108,8 @@ def test_verify_keeps_the_first_verified_candidate_in_attempt_order(
 def test_checked_explanations_are_written_in_one_batch_and_say_their_source(
     explainer_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three pairs cost one greedy and one sampled pass; the row nothing verified gets the
-    template and says so, and each verdict is the checker's."""
+    """Three pairs cost one decoding pass (greedy drafts and their samples together); the
+    row nothing verified gets the template and says so, and each verdict is the checker's."""
     explainer = Explainer.load(explainer_dir)
     pairs = [pair_for(explainer, "1", new_item(explainer, "1"))] * 3
     methods: list[str] = []
@@ -108,12 +119,12 @@ def test_checked_explanations_are_written_in_one_batch_and_say_their_source(
         methods.append(method)
         return real_generate(cond, method, **kw)
 
-    drafts = iter(["g0", "g1", "g2", *(f"s{j}" for j in range(6))])
+    drafts = iter(["g0", "g1", "g2", *(f"s{j}" for j in range(9))])
     monkeypatch.setattr(explainer.generator, "generate", generate)
     monkeypatch.setattr(explainer, "_texts", lambda ids, facts, rows: [next(drafts) for _ in rows])
     monkeypatch.setattr(explainer, "_verified", lambda text, pair: text in {"g1", "s0"})
     checked = explainer.explain_checked(pairs)
-    assert methods == ["greedy", "sample"]
+    assert methods == ["sample"]
     assert [e.source for e in checked] == ["generator", "generator", "template"]
     assert [e.text for e in checked[:2]] == ["s0", "g1"]
     template = checked[2]
