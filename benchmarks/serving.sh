@@ -23,8 +23,8 @@ recllm export runs/quickstart --student runs/distill/quickstart --router runs/qu
     --overwrite --data-dir "$DATA"
 
 # 3. A 27k-item SYNTHETIC catalogue (ML-20M-shaped data, one epoch: a speed test only).
-#    Popularity is a steep power law, so 20M interactions are needed for nearly every item
-#    to be rated (1M rate about 13k); each user trains on his last window only.
+#    Popularity is a steep power law: 20M interactions rate every one of the 27,278 items
+#    (1M rate about 13k); each user trains on his last window only.
 recllm data synth --out runs/synth27k/ml-20m --users 20000 --items 27278 \
     --interactions 20000000 --seed 0
 recllm train configs/quickstart.yaml data.dataset=runs/synth27k/ml-20m \
