@@ -307,3 +307,19 @@ def test_a_log_gets_one_line_per_epoch_and_no_progress_bars(
     assert all("loss" in line and "valid recall@10" in line for line in epochs)
     assert sum(m.startswith("trained 3 epochs") for m in messages) == 1
     assert sum(m.startswith("evaluate[test]") for m in messages) == 1
+
+
+def test_cpu_training_uses_eager_attention_unless_the_config_names_one(tmp_path: Path) -> None:
+    """Flash attention's backward is slow on a CPU at these lengths: a backbone left at
+    the library's choice trains eager; an explicit choice is kept."""
+    default = TrainRecipe(toy_config(tmp_path, "default-attention", epochs=1))
+    default.setup()
+    assert default.model.backbone.attn_implementation == "eager"
+    default.cleanup()
+
+    chosen = toy_config(tmp_path, "sdpa", epochs=1)
+    chosen.backbone.attn_implementation = "sdpa"
+    kept = TrainRecipe(chosen)
+    kept.setup()
+    assert kept.model.backbone.attn_implementation == "sdpa"
+    kept.cleanup()

@@ -110,7 +110,10 @@ class BackboneConfig:
     )
     attn_implementation: str | None = field(
         default=None,
-        metadata={"help": "'eager', 'sdpa' or None (transformers' default, sdpa where available)"},
+        metadata={
+            "help": "'eager', 'sdpa' or None (transformers' default, sdpa where available; "
+            "training on a CPU then runs eager, whose backward is faster at these lengths)"
+        },
     )
     architecture: dict[str, Any] | None = field(
         default=None,
@@ -344,7 +347,9 @@ class Backbone(nn.Module):
         return out.last_hidden_state, tuple(out.attentions)
 
     def use_eager_attention(self) -> None:
-        """Switch to eager attention (same outputs, slower), which returns attention maps."""
+        """Switch to eager attention (the same outputs to float rounding), which returns
+        attention maps, and whose backward on a CPU is faster than flash attention's at
+        recommendation lengths (L <= 50); its forward alone is a little slower."""
         if self.attn_implementation != "eager":
             self.base_model.set_attn_implementation("eager")
 

@@ -162,8 +162,13 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
             raise ValueError(
                 f"item id {int(items.max())} is outside the catalogue of {self.n_items} items"
             )
+        # The catalogue's embeddings once per call: the input steps and the loss share them
+        # (in training they are recomputed each step, as their weights change).
+        tables = self._tables or CatalogueTables(
+            items=self.adapter.item_embeddings(self.pooled), meta_tokens=None
+        )
         encoded = self.adapter.encode(
-            items, weights, mask, self.pooled, self.meta_tokens, self.meta_mask, self._tables
+            items, weights, mask, self.pooled, self.meta_tokens, self.meta_mask, tables
         )
         hidden, maps = self._run_backbone(encoded.tokens, mask, output_attentions)  # (B, L, H)
         queries = self.adapter.query(hidden, encoded.user)
@@ -174,7 +179,9 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
             backbone_attentions=maps,
         )
         if targets is not None:
-            output.loss = self.ranking_loss(loss, queries, targets, mask, n_negatives, generator)
+            output.loss = self.ranking_loss(
+                loss, queries, targets, mask, n_negatives, generator, tables.items[: self.n_items]
+            )
         return output
 
     def _run_backbone(

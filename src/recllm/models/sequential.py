@@ -53,12 +53,14 @@ class SequenceModelMixin:
         mask: torch.Tensor,
         n_negatives: int,
         generator: torch.Generator | None,
+        items: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """L_rec of ``queries`` against the catalogue, over ``training_items`` only."""
+        """L_rec of ``queries`` against the catalogue, over ``training_items`` only.
+        ``items``: the (N, d) catalogue embeddings when the caller already computed them."""
         return recommendation_loss(
             name,
             queries,
-            self.item_embeddings(),
+            self.item_embeddings() if items is None else items,
             targets,
             mask,
             n_negatives,

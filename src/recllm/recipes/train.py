@@ -427,6 +427,7 @@ class TrainRecipe:
             require_targets(self.split, stage)  # not after an epoch spent training
         torch.manual_seed(t.seed)  # model init independent of what loading consumed
         self.model = self._build_model()
+        self._choose_attention()
         self.generation: GenerationTask | None = None
         if cfg.generation.weight > 0:
             assert isinstance(self.model, RecLLMModel)
@@ -515,6 +516,19 @@ class TrainRecipe:
                 f"resume: the config differs from the one {self.output_dir} was started with "
                 f"({', '.join(changed[:8])}); pass the same config and overrides, or a new output_dir"
             )
+
+    def _choose_attention(self) -> None:
+        """On a CPU, train a backbone left at the library's attention (sdpa) with eager
+        attention: flash attention's backward at L <= 50 took about a fifth of a Beauty
+        step (``results/models/train_speed.json``). Saved runs keep the configured choice,
+        so inference, whose forward alone is a little faster with sdpa, is unchanged."""
+        backbone = getattr(self.model, "backbone", None)
+        if (
+            isinstance(backbone, Backbone)
+            and self.config.backbone.attn_implementation is None
+            and self.world.device.type == "cpu"
+        ):
+            backbone.use_eager_attention()
 
     def _build_model(self) -> TrainableModel:
         """The freshly initialised model this run trains (a hook for distillation)."""

@@ -92,13 +92,13 @@ class RecAdapter(nn.Module):
 
     def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) embedding of every item (the last row is padding)."""
-        parts = []
-        if self.item_ids is not None:
-            parts.append(self._dropped_ids(self.item_ids.weight))
-        if self.meta_pooled is not None:
-            assert pooled is not None, "metadata is on but no pooled item embeddings were given"
-            parts.append(self.meta_pooled(pooled))
-        return torch.stack(parts).sum(0)
+        ids = self._dropped_ids(self.item_ids.weight) if self.item_ids is not None else None
+        if self.meta_pooled is None:
+            assert ids is not None  # the config guarantees IDs or metadata
+            return ids
+        assert pooled is not None, "metadata is on but no pooled item embeddings were given"
+        meta = self.meta_pooled(pooled)
+        return meta if ids is None else ids + meta  # a plain sum: no stacked copy
 
     def _dropped_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """In training, whole ID rows zeroed with probability ``item_id_dropout`` and not
