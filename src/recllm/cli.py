@@ -486,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
         "times each factor (e.g. 0.5 1 2); the best validation NDCG@10 is kept",
     )
     bench.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="S",
+        help="accuracy: train each model on these seeds (the learning rate searched on the "
+        "first); the results file holds the mean, the standard deviation and each seed",
+    )
+    bench.add_argument(
         "--router", type=Path, default=Path("runs/router"), help="routing: trained router folder"
     )
     bench.add_argument(

@@ -177,6 +177,46 @@ def test_lr_search_resumes_from_the_trial_records_kept_with_the_results(
     assert (runs / "lr-0.001" / "results.json").is_file()
 
 
+def test_seeds_rerun_the_chosen_rate_and_report_mean_and_sd(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rate is searched on the first seed; the chosen one reruns on the others, and
+    the record's test figures are the seeds' mean with their standard deviation."""
+    import statistics
+
+    argv, results = bench_argv(tmp_path)
+    command = [*argv, "--models", "sasrec-ce", "--lr-factors", "0.1", "1", "--seeds", "3", "4"]
+    assert main(command) == 0
+    record = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())
+    assert [t["overrides"].split()[-1] for t in record["search"]["trials"]] == [
+        "trainer.seed=3",
+        "trainer.seed=3",
+    ]
+    runs = tmp_path / "runs" / "toy" / "sasrec-ce"
+    rate = record["search"]["chosen"].split()[0].removeprefix("trainer.lr=")
+    assert sorted(d.name for d in runs.iterdir()) == sorted(
+        ["lr-0.001", "lr-0.01", f"lr-{rate}-seed-4"]
+    )
+    reseeded = json.loads((runs / f"lr-{rate}-seed-4" / "results.json").read_text())
+    assert reseeded["config"]["trainer"]["seed"] == 4
+    assert reseeded["config"]["trainer"]["lr"] == float(rate)
+    seeds = record["seeds"]
+    assert [s["seed"] for s in seeds] == [3, 4]
+    assert seeds[1]["test"] == reseeded["test"]
+    for metric in ("recall@10", "ndcg@10"):
+        per_seed = [s["test"][metric] for s in seeds]
+        assert record["test"][metric] == pytest.approx(statistics.mean(per_seed))
+        assert record["test_sd"][metric] == pytest.approx(statistics.stdev(per_seed))
+
+    # seeds alone search nothing: the config's rate runs on each seed
+    assert main([*argv, "--models", "sasrec-ce", "--seeds", "0", "1"]) == 0
+    alone = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())
+    assert alone["search"]["chosen"] == "trainer.lr=0.01 trainer.seed=0"
+    assert [s["seed"] for s in alone["seeds"]] == [0, 1]
+    assert main([*argv, "--models", "sasrec-ce", "--seeds", "1", "1"]) == 2
+    assert "--seeds must be distinct" in capsys.readouterr().err
+
+
 def test_lr_search_rejects_non_positive_factors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,10 @@ are evaluated in this process. A summary table is printed at the end.
 With ``--lr-factors`` every trained model gets the same search budget: one run per factor
 with the learning rate of its config scaled by it; the run with the best validation
 NDCG@10 is the model's result (its test figures were never looked at to choose it), and
-the record lists every trial. Finished trials whose saved config matches are reused, so an
+the record lists every trial. With ``--seeds`` the search runs on the first seed and the
+chosen learning rate is rerun on the others; the record's ``test`` is then the mean over
+the seeds, ``test_sd`` their sample standard deviation, and ``seeds`` each seed's figures.
+Finished trials whose saved config matches are reused, so an
 interrupted search resumes. Each trial's record is also kept under
 ``results/<dataset>/trials/<model>/``, beside the results it produced, so a search can be
 finished on another machine (or after its run folders are gone) from the committed files.
@@ -128,9 +131,17 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     factors = list(getattr(args, "lr_factors", None) or [])
     if any(f <= 0 for f in factors):
         raise ConfigError(f"--lr-factors must be positive, got {factors}")
+    seeds = list(getattr(args, "seeds", None) or [])
+    if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds must be distinct and >= 0, got {seeds}")
+    if seeds and not factors:
+        factors = [1.0]  # the config's learning rate, as a one-point search
     # every config is checked before the first hour of training
     trained = {name: spec for name in args.models if (spec := MODELS[name]) is not None}
-    plans = {name: _trials(name, spec, args, factors) for name, spec in trained.items()}
+    plans = {
+        name: _trials(name, spec, args, factors, seeds[0] if seeds else None)
+        for name, spec in trained.items()
+    }
     results: dict[str, dict[str, float]] = {}
     for name in args.models:
         spec = MODELS[name]
@@ -142,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 "test"
             ]
         else:
-            results[name] = _search(name, plans[name], args)
+            results[name] = _search(name, plans[name], args, seeds)
     return results
 
 
@@ -166,10 +177,14 @@ def _resolved_config(config: Path, overrides: list[str]) -> dict[str, Any]:
 
 
 def _trials(
-    name: str, spec: ModelSpec, args: argparse.Namespace, factors: list[float]
+    name: str,
+    spec: ModelSpec,
+    args: argparse.Namespace,
+    factors: list[float],
+    seed: int | None = None,
 ) -> list[Trial]:
     """The search's runs for one model: its config's learning rate (and the backbone's,
-    when it has its own) times each factor."""
+    when it has its own) times each factor; with ``seed``, all on that seed."""
     config = config_path(name, spec, args.dataset, args)
     base = [*spec.overrides, *args.set]
     trainer = _resolved_config(config, base)["trainer"]
@@ -179,13 +194,32 @@ def _trials(
         overrides: tuple[str, ...] = (f"trainer.lr={lr * factor:.6g}",)
         if backbone_lr is not None:  # the two rates move together, their ratio fixed
             overrides += (f"trainer.backbone_lr={backbone_lr * factor:.6g}",)
-        output_dir = Path(args.runs_dir) / args.dataset / name / f"lr-{lr * factor:.6g}"
-        command = train_command(name, spec, args.dataset, args, overrides, output_dir)
-        resolved = _resolved_config(config, [*base, *overrides, f"output_dir={output_dir}"])
-        record_copy = Path(args.results_dir) / args.dataset / "trials" / name
-        record_copy /= f"{output_dir.name}.json"
-        trials.append(Trial(overrides, output_dir, command, resolved, record_copy))
+        if seed is not None:
+            overrides += (f"trainer.seed={seed}",)
+        trials.append(_trial(name, spec, args, overrides, f"lr-{lr * factor:.6g}"))
     return trials
+
+
+def _trial(
+    name: str, spec: ModelSpec, args: argparse.Namespace, overrides: tuple[str, ...], folder: str
+) -> Trial:
+    """One run of ``name`` with ``overrides``, in ``<runs>/<dataset>/<name>/<folder>``."""
+    config = config_path(name, spec, args.dataset, args)
+    output_dir = Path(args.runs_dir) / args.dataset / name / folder
+    command = train_command(name, spec, args.dataset, args, overrides, output_dir)
+    base = [*spec.overrides, *args.set]
+    resolved = _resolved_config(config, [*base, *overrides, f"output_dir={output_dir}"])
+    record_copy = Path(args.results_dir) / args.dataset / "trials" / name / f"{folder}.json"
+    return Trial(overrides, output_dir, command, resolved, record_copy)
+
+
+def _reseeded(trial: Trial, seed: int, name: str, args: argparse.Namespace) -> Trial:
+    """``trial`` rerun on another seed (its folder gets a ``-seed-N`` suffix)."""
+    spec = MODELS[name]
+    assert spec is not None, f"{name} is not a trained model"
+    overrides = tuple(o for o in trial.overrides if not o.startswith("trainer.seed="))
+    folder = f"{trial.output_dir.name}-seed-{seed}"
+    return _trial(name, spec, args, (*overrides, f"trainer.seed={seed}"), folder)
 
 
 # Settings that change how a run is executed, not what it learns, and values a run fills in
@@ -237,26 +271,38 @@ def _finished(trial: Trial) -> dict[str, Any] | None:
     return None
 
 
-def _search(name: str, trials: list[Trial], args: argparse.Namespace) -> dict[str, float]:
-    """Run (or reuse) every trial; keep the one with the best validation NDCG@10."""
+def _record(name: str, trial: Trial) -> dict[str, Any]:
+    """The finished record of ``trial``: reused when it already ran, else trained now."""
+    from recllm.provenance import write_json
+
+    record = _finished(trial)
+    if record is None:
+        record = _train(name, trial.command, trial.output_dir)
+    else:
+        log.info("%s: reusing the finished run of %s", name, " ".join(trial.overrides))
+    write_json(trial.record_copy, record)
+    return record
+
+
+def _search(
+    name: str, trials: list[Trial], args: argparse.Namespace, seeds: list[int] | None = None
+) -> dict[str, float]:
+    """Run (or reuse) every trial; keep the one with the best validation NDCG@10, and
+    rerun it on the other ``seeds`` when there are several."""
     from recllm.provenance import provenance, write_json
 
     started = provenance()
-    records = []
-    for trial in trials:
-        record = _finished(trial)
-        if record is None:
-            record = _train(name, trial.command, trial.output_dir)
-        else:
-            log.info("%s: reusing the finished run of %s", name, " ".join(trial.overrides))
-        write_json(trial.record_copy, record)
-        records.append(record)
+    records = [_record(name, trial) for trial in trials]
     scores = [r["valid_best"]["ndcg@10"] for r in records]
     best = max(range(len(trials)), key=lambda i: scores[i])  # first of equals
     chosen = dict(records[best])
+    if seeds and len(seeds) > 1:
+        repeats = [_record(name, _reseeded(trials[best], s, name, args)) for s in seeds[1:]]
+        chosen.update(seed_summary(seeds, [records[best], *repeats]))
     chosen["search"] = {
         "rule": "trainer.lr (and backbone_lr) of the config times each factor; "
-        "best validation NDCG@10",
+        "best validation NDCG@10"
+        + ("; on the first seed, then rerun on the others" if seeds and len(seeds) > 1 else ""),
         "command": started["command"],
         "git_commit": started["git_commit"],
         "chosen": " ".join(trials[best].overrides),
@@ -274,6 +320,41 @@ def _search(name: str, trials: list[Trial], args: argparse.Namespace) -> dict[st
     }
     write_json(Path(args.results_dir) / chosen["dataset"] / f"{name}.json", chosen)
     return dict(chosen["test"])
+
+
+def seed_summary(seeds: list[int], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """``test`` as the mean over the seeds' runs, ``test_sd`` the sample standard
+    deviation, and each seed's test and best validation figures under ``seeds``."""
+    import numpy as np
+
+    def mean_sd(figures: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+        metrics = sorted(set.intersection(*(set(f) for f in figures)))
+        values = {m: np.array([f[m] for f in figures], dtype=float) for m in metrics}
+        return (
+            {m: float(v.mean()) for m, v in values.items()},
+            {m: float(v.std(ddof=1)) for m, v in values.items()},
+        )
+
+    test, test_sd = mean_sd([r["test"] for r in records])
+    summary: dict[str, Any] = {"test": test, "test_sd": test_sd}
+    groups = sorted(set.intersection(*(set(r.get("test_groups", {})) for r in records)))
+    if groups:  # e.g. a cold-start split's cold and warm targets, averaged alike
+        pairs = {g: mean_sd([r["test_groups"][g] for r in records]) for g in groups}
+        summary["test_groups"] = {g: mean for g, (mean, _) in pairs.items()}
+        summary["test_groups_sd"] = {g: sd for g, (_, sd) in pairs.items()}
+    return {
+        **summary,
+        "seeds": [
+            {
+                "seed": seed,
+                "test": r["test"],
+                "valid_best": r["valid_best"],
+                "epochs_run": r["epochs_run"],
+                "git_commit": r["git_commit"],
+            }
+            for seed, r in zip(seeds, records, strict=True)
+        ],
+    }
 
 
 def dataset_pipeline(args: argparse.Namespace, with_backbone: bool) -> Pipeline:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from recllm.docgen.bench_tables import data_benchmarks, routing, serving
 from recllm.docgen.markdown import (
@@ -24,11 +25,24 @@ from recllm.docgen.privacy_tables import privacy
 from recllm.docgen.scale_tables import scale_tables
 from recllm.report import PUBLISHED_ANCHORS
 
+
+def _mean_sd(metric: str) -> Callable[[Record], Any]:
+    """A test metric; "mean ± sd" when the record averages several seeds."""
+
+    def cell(record: Record) -> Any:
+        value, sd = get(record, f"test/{metric}"), get(record, f"test_sd/{metric}")
+        if value is None or sd is None:
+            return value
+        return f"{value:.3f} ± {sd:.3f}"
+
+    return cell
+
+
 METRIC_COLUMNS = [
-    Column("R@10", "test/recall@10"),
-    Column("N@10", "test/ndcg@10"),
-    Column("R@20", "test/recall@20"),
-    Column("N@20", "test/ndcg@20"),
+    Column("R@10", _mean_sd("recall@10")),
+    Column("N@10", _mean_sd("ndcg@10")),
+    Column("R@20", _mean_sd("recall@20")),
+    Column("N@20", _mean_sd("ndcg@20")),
 ]
 # Words for the results files' names; a file without one is shown by its name.
 MODEL_LABELS = {
