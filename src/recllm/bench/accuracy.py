@@ -330,8 +330,8 @@ def seed_summary(seeds: list[int], records: list[dict[str, Any]]) -> dict[str, A
     def mean_sd(figures: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
         metrics = sorted(set.intersection(*(set(f) for f in figures)))
         values = {m: np.array([f[m] for f in figures], dtype=float) for m in metrics}
-        return (
-            {m: float(v.mean()) for m, v in values.items()},
+        return (  # counts (a group's users) are the same on every seed and stay counts
+            {m: int(v[0]) if m.startswith("n_") else float(v.mean()) for m, v in values.items()},
             {m: float(v.std(ddof=1)) for m, v in values.items()},
         )
 

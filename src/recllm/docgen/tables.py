@@ -26,7 +26,7 @@ from recllm.docgen.scale_tables import scale_tables
 from recllm.report import PUBLISHED_ANCHORS
 
 
-def _mean_sd(metric: str) -> Callable[[Record], Any]:
+def _test_mean_sd(metric: str) -> Callable[[Record], Any]:
     """A test metric; "mean ± sd" when the record averages several seeds."""
 
     def cell(record: Record) -> Any:
@@ -39,10 +39,10 @@ def _mean_sd(metric: str) -> Callable[[Record], Any]:
 
 
 METRIC_COLUMNS = [
-    Column("R@10", _mean_sd("recall@10")),
-    Column("N@10", _mean_sd("ndcg@10")),
-    Column("R@20", _mean_sd("recall@20")),
-    Column("N@20", _mean_sd("ndcg@20")),
+    Column("R@10", _test_mean_sd("recall@10")),
+    Column("N@10", _test_mean_sd("ndcg@10")),
+    Column("R@20", _test_mean_sd("recall@20")),
+    Column("N@20", _test_mean_sd("ndcg@20")),
 ]
 # Words for the results files' names; a file without one is shown by its name.
 MODEL_LABELS = {
