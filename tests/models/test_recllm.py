@@ -100,6 +100,34 @@ def test_item_id_dropout_zeroes_whole_id_rows_in_training_only() -> None:
     assert torch.allclose(m.item_embeddings(), with_ids[:N_ITEMS])
 
 
+def test_text_initialised_ids_follow_the_item_texts() -> None:
+    """``item_id_init: text``: the IDs start as whitened principal components of the
+    pooled texts at the random start's scale, so near-identical texts start close."""
+    enc = encodings()
+    enc.pooled[1] = enc.pooled[0] + 1e-3 * torch.randn(HIDDEN)
+    torch.manual_seed(0)
+    backbone = backbone_from_hf_config(tiny_hf_config("bert"), BackboneConfig())
+    config = AdapterConfig(d_model=16, n_heads=4, max_len=8, item_id_init="text")
+    ids = RecLLMModel(backbone, enc, config).adapter.item_ids
+    assert ids is not None
+    table = ids.weight.detach()
+    assert torch.allclose(table[:N_ITEMS].std(0), torch.full((16,), 0.02), atol=1e-6)
+    assert bool((table[N_ITEMS] == 0).all())  # the padding row
+    cosine = torch.nn.functional.cosine_similarity(table[:1], table[:N_ITEMS])
+    assert cosine[1] > 0.99 and bool((cosine[2:] < 0.9).all())
+    # the same directions as the texts' centred principal components, whitened
+    centred = enc.pooled - enc.pooled.mean(0)
+    _, _, basis = torch.linalg.svd(centred, full_matrices=False)
+    projected = centred @ basis[:16].T
+    assert torch.allclose(table[:N_ITEMS], projected / projected.std(0) * 0.02, atol=1e-5)
+    random = model().adapter.item_ids
+    assert random is not None and not torch.allclose(random.weight, ids.weight)
+    with pytest.raises(ConfigError, match="item_id_init must be one of"):
+        AdapterConfig(item_id_init="pca")
+    with pytest.raises(ConfigError, match="item_id_init 'text' needs use_item_ids"):
+        AdapterConfig(item_id_init="text", use_item_ids=False)
+
+
 def test_item_id_dropout_is_validated() -> None:
     with pytest.raises(ConfigError, match="item_id_dropout must be in"):
         AdapterConfig(item_id_dropout=1.0)

@@ -55,6 +55,8 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         self.config = config
         self.backbone = backbone
         self.adapter = RecAdapter(config)
+        if config.item_id_init == "text":  # weights loaded later (from_pretrained) replace it
+            self.adapter.init_ids_from_text(encodings.pooled)
         # Metadata lives in buffers with a zero padding row at index N (not saved with
         # the adapter: it is recomputed from the backbone and the item texts, or cached).
         pad_pooled = torch.zeros(1, config.meta_dim)

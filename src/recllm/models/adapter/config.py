@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
+ITEM_ID_INITS = ("random", "text")
 
 
 @dataclass
@@ -30,6 +31,10 @@ class AdapterConfig:
         item_id_dropout: in training, the share of items whose ID embedding is zeroed
             (a fresh draw each time the catalogue is embedded), so the metadata path
             learns to score an item whose ID carries nothing, as a cold item's does.
+        item_id_init: ``"random"`` (small normal values) or ``"text"``: each item's ID
+            embedding starts as the whitened principal components of its pooled text
+            embedding, at the random start's scale (LLMInit / LLM-ESR's initialisation),
+            so items with similar texts start close; it trains as usual from there.
         use_metadata: use the items' pooled and token metadata embeddings (off: ID only).
         use_cross_attention: fuse each step with its item's metadata tokens.
         use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
@@ -53,6 +58,7 @@ class AdapterConfig:
     ffn_mult: int = 4
     use_item_ids: bool = True
     item_id_dropout: float = 0.0
+    item_id_init: str = "random"
     use_metadata: bool = True
     use_cross_attention: bool = True
     use_behaviour_weights: bool = True
@@ -82,6 +88,12 @@ class AdapterConfig:
                 "item_id_dropout needs use_item_ids and use_metadata on (it drops IDs so that "
                 "metadata alone must score the item)"
             )
+        if self.item_id_init not in ITEM_ID_INITS:
+            problems.append(
+                f"item_id_init must be one of {list(ITEM_ID_INITS)}, got {self.item_id_init!r}"
+            )
+        if self.item_id_init == "text" and not self.use_item_ids:
+            problems.append("item_id_init 'text' needs use_item_ids on (there are no IDs)")
         if not (self.use_item_ids or self.use_metadata):
             problems.append(
                 "use_item_ids and use_metadata cannot both be off: items need some representation"

@@ -21,6 +21,8 @@ from torch import nn
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.adapter.layer import CrossAttentionFusion, PreferenceAggregator
 
+ID_INIT_STD = 0.02  # small: an item never trained (cold start) scores from its metadata
+
 
 @dataclass
 class CatalogueTables:
@@ -85,10 +87,24 @@ class RecAdapter(nn.Module):
         # Small ID embeddings: an item never trained (cold start) then scores from its
         # metadata rather than from a large random vector.
         if self.item_ids is not None:
-            nn.init.normal_(self.item_ids.weight, std=0.02)
+            nn.init.normal_(self.item_ids.weight, std=ID_INIT_STD)
             with torch.no_grad():
                 self.item_ids.weight[self.pad_id].zero_()
         nn.init.normal_(self.positions.weight, std=0.02)
+
+    @torch.no_grad()
+    def init_ids_from_text(self, pooled: torch.Tensor) -> None:
+        """Start the ID embeddings (N, d) from the items' pooled text embeddings (N, H):
+        their principal components, whitened and scaled to the random start's std, so
+        the IDs carry the texts' similarity structure without outweighing the metadata
+        path. Dimensions beyond the text's rank keep their random start."""
+        assert self.item_ids is not None, "item_id_init 'text' needs ID embeddings"
+        centred = pooled.float() - pooled.float().mean(0)
+        _, _, basis = torch.linalg.svd(centred, full_matrices=False)  # (H', H)
+        k = min(self.config.d_model, basis.shape[0])
+        components = centred @ basis[:k].T  # (N, k)
+        std = components.std(0, keepdim=True).clamp(min=1e-8)
+        self.item_ids.weight[: self.pad_id, :k] = components / std * ID_INIT_STD
 
     def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) embedding of every item (the last row is padding)."""
