@@ -128,6 +128,50 @@ def test_text_initialised_ids_follow_the_item_texts() -> None:
         AdapterConfig(item_id_init="text", use_item_ids=False)
 
 
+def test_null_space_fusion_keeps_the_text_frozen_beside_trained_ids(tmp_path: Path) -> None:
+    """``item_fusion: null_space``: an item is its whitened top text components (frozen)
+    followed by ``id_dims`` trained ID dimensions; saved, loaded and grown consistently."""
+    m = model(item_fusion="null_space", id_dims=4)
+    assert m.adapter.meta_pooled is None and m.adapter.item_ids is not None
+    table = m.item_embeddings().detach()
+    assert table.shape == (N_ITEMS, 16)
+    centred = m.pooled[:N_ITEMS] - m.pooled[:N_ITEMS].mean(0)
+    _, _, basis = torch.linalg.svd(centred, full_matrices=False)
+    text = centred @ basis[:12].T
+    text = text / (text.std(0) * 12**0.5)
+    assert torch.allclose(table[:, :12].abs(), text.abs(), atol=1e-4)  # up to each sign
+    assert torch.allclose(table[:, 12:], m.adapter.item_ids.weight[:N_ITEMS])
+
+    items, weights, mask, targets = batch()
+    optimiser = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1.0)
+    m.train()
+    m(items, weights, mask, targets, loss="ce").loss.backward()
+    optimiser.step()
+    trained = m.eval().item_embeddings().detach()
+    assert torch.equal(trained[:, :12], table[:, :12])  # the text half never trains
+    assert not torch.allclose(trained[:, 12:], table[:, 12:])
+
+    m.save_pretrained(tmp_path / "adapter")
+    loaded = RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, encodings()).eval()
+    assert torch.equal(loaded.item_embeddings(), trained)
+    new = ItemEncodings(
+        pooled=m.pooled[:1].clone(), tokens=m.meta_tokens[:1].clone(), token_mask=m.meta_mask[:1]
+    )
+    loaded.update_items(torch.tensor([N_ITEMS]), new)  # a new item with item 0's text
+    grown = loaded.item_embeddings()
+    assert grown.shape == (N_ITEMS + 1, 16)
+    assert torch.allclose(grown[N_ITEMS, :12], trained[0, :12], atol=1e-6)
+    assert bool((grown[N_ITEMS, 12:] == 0).all())  # no ID yet: its text alone scores it
+
+    with pytest.raises(ConfigError, match="id_dims must be in"):
+        AdapterConfig(d_model=16, n_heads=4, item_fusion="null_space", id_dims=16)
+    wide = AdapterConfig(d_model=48, n_heads=4, item_fusion="null_space", id_dims=4)
+    with pytest.raises(ConfigError, match="more than the text's 32"):
+        RecLLMModel(m.backbone, encodings(), wide)
+    with pytest.raises(ConfigError, match="item_fusion must be one of"):
+        AdapterConfig(item_fusion="concat")
+
+
 def test_item_id_dropout_is_validated() -> None:
     with pytest.raises(ConfigError, match="item_id_dropout must be in"):
         AdapterConfig(item_id_dropout=1.0)

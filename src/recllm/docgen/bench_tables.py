@@ -110,6 +110,20 @@ def data_benchmarks(results: Path) -> dict[str, str]:
         ],
         f"encoding {bf16['n_items']:,} item texts",
     ) + source_line([bf16_path], results.parent)
+    speed_path = results / "models" / "train_speed.json"
+    speed = read_record(speed_path)
+    after = {**speed["after"], "speedup": speed["speedup"]}
+    out["bench-train-speed"] = table(
+        [(f"before (`{speed['before_commit']}`)", speed["before"]), ("after", after)],
+        [
+            Column("best epoch s", "best_epoch_seconds", fmt=".1f"),
+            Column("speedup", "speedup", fmt=".2f", suffix="x"),
+            Column("loss after the epoch", lambda r: r["losses"][-1], fmt=".4f"),
+            Column("valid R@10", "valid/recall@10", fmt=".4f"),
+            Column("valid N@10", "valid/ndcg@10", fmt=".4f"),
+        ],
+        "code",
+    ) + source_line([speed_path], results.parent)
     scale_path = results / "data" / "scale.json"
     scale = read_record(scale_path)
     out["bench-scale"] = table(

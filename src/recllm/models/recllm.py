@@ -55,8 +55,7 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         self.config = config
         self.backbone = backbone
         self.adapter = RecAdapter(config)
-        if config.item_id_init == "text":  # weights loaded later (from_pretrained) replace it
-            self.adapter.init_ids_from_text(encodings.pooled)
+        self.adapter.fit_text(encodings.pooled)  # weights loaded later (from_pretrained) replace it
         # Metadata lives in buffers with a zero padding row at index N (not saved with
         # the adapter: it is recomputed from the backbone and the item texts, or cached).
         pad_pooled = torch.zeros(1, config.meta_dim)
@@ -119,7 +118,7 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
 
     def _grow(self, n_new: int) -> None:
         """Append ``n_new`` empty items before the padding row."""
-        n, d = self.n_items, self.adapter.config.d_model
+        n = self.n_items
 
         def grown(table: torch.Tensor) -> torch.Tensor:  # (N + 1, ...) -> (N + n_new + 1, ...)
             empty = torch.zeros(n_new, *table.shape[1:], dtype=table.dtype)
@@ -129,11 +128,10 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         self.meta_tokens = grown(self.meta_tokens)
         self.meta_mask = grown(self.meta_mask)
         if self.adapter.item_ids is not None:
-            weight = grown(self.adapter.item_ids.weight.detach())  # (N + n_new + 1, d)
+            weight = grown(self.adapter.item_ids.weight.detach())  # (N + n_new + 1, d_ids)
             self.adapter.item_ids = torch.nn.Embedding.from_pretrained(
                 weight, freeze=False, padding_idx=n + n_new
             )
-            assert self.adapter.item_ids.weight.shape == (n + n_new + 1, d)
         self.config.n_items = n + n_new
         self.adapter.pad_id = n + n_new
 

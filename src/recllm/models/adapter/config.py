@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 ITEM_ID_INITS = ("random", "text")
+ITEM_FUSIONS = ("sum", "null_space")
 
 
 @dataclass
@@ -35,6 +36,13 @@ class AdapterConfig:
             embedding starts as the whitened principal components of its pooled text
             embedding, at the random start's scale (LLMInit / LLM-ESR's initialisation),
             so items with similar texts start close; it trains as usual from there.
+        item_fusion: how an item's ID and pooled text make its embedding. ``"sum"``: ID
+            embedding + a trained projection of the text. ``"null_space"`` (AlphaFuse,
+            SIGIR 2025): the text's top ``d_model - id_dims`` principal components,
+            whitened and frozen, beside ``id_dims`` trainable ID dimensions that take the
+            place of the text's least-varying directions (its near null space), so
+            training the IDs cannot overwrite what the text says.
+        id_dims: ID dimensions of ``item_fusion: null_space``.
         use_metadata: use the items' pooled and token metadata embeddings (off: ID only).
         use_cross_attention: fuse each step with its item's metadata tokens.
         use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
@@ -59,6 +67,8 @@ class AdapterConfig:
     use_item_ids: bool = True
     item_id_dropout: float = 0.0
     item_id_init: str = "random"
+    item_fusion: str = "sum"
+    id_dims: int = 64
     use_metadata: bool = True
     use_cross_attention: bool = True
     use_behaviour_weights: bool = True
@@ -94,6 +104,7 @@ class AdapterConfig:
             )
         if self.item_id_init == "text" and not self.use_item_ids:
             problems.append("item_id_init 'text' needs use_item_ids on (there are no IDs)")
+        problems += self._fusion_problems()
         if not (self.use_item_ids or self.use_metadata):
             problems.append(
                 "use_item_ids and use_metadata cannot both be off: items need some representation"
@@ -103,6 +114,25 @@ class AdapterConfig:
                 "use_cross_attention needs use_metadata (it attends to metadata tokens); turn it off too"
             )
         ConfigError.collect("adapter", problems)
+
+    def _fusion_problems(self) -> list[str]:
+        if self.item_fusion not in ITEM_FUSIONS:
+            return [f"item_fusion must be one of {list(ITEM_FUSIONS)}, got {self.item_fusion!r}"]
+        if self.item_fusion == "sum":
+            return []
+        problems = []
+        if not (self.use_item_ids and self.use_metadata):
+            problems.append("item_fusion 'null_space' needs use_item_ids and use_metadata on")
+        if not 1 <= self.id_dims < self.d_model:
+            problems.append(f"id_dims must be in [1, d_model={self.d_model}), got {self.id_dims}")
+        if self.meta_dim and self.d_model - self.id_dims > self.meta_dim:
+            problems.append(
+                f"item_fusion 'null_space' keeps d_model - id_dims = {self.d_model - self.id_dims} "
+                f"text dimensions, more than the text's {self.meta_dim}; raise id_dims"
+            )
+        if self.item_id_init == "text":
+            problems.append("item_id_init 'text' does not apply to item_fusion 'null_space'")
+        return problems
 
     def save(self, folder: Path) -> None:
         save_config(folder, CONFIG_NAME, self)

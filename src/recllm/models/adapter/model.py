@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from recllm.errors import ConfigError
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.adapter.layer import CrossAttentionFusion, PreferenceAggregator
 
@@ -43,6 +44,37 @@ class AdapterEncoding:
     attention: torch.Tensor
 
 
+class TextSpace(nn.Module):
+    """The frozen text half of ``item_fusion: null_space``: pooled text (*, H) -> its top
+    ``k`` principal components, whitened and scaled so a row's norm is about 1 (*, k).
+
+    The mean, basis and scales are fitted once on the catalogue (:meth:`fit`) and saved
+    with the adapter's weights, so a new item's text maps into the same space."""
+
+    mean: torch.Tensor
+    basis: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, text_dim: int, k: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(text_dim))
+        self.register_buffer("basis", torch.zeros(k, text_dim))
+        self.register_buffer("scale", torch.ones(k))
+
+    @torch.no_grad()
+    def fit(self, pooled: torch.Tensor) -> None:
+        pooled = pooled.float()
+        self.mean.copy_(pooled.mean(0))
+        _, _, basis = torch.linalg.svd(pooled - self.mean, full_matrices=False)
+        k = self.basis.shape[0]
+        self.basis.copy_(basis[:k])
+        components = (pooled - self.mean) @ self.basis.T
+        self.scale.copy_(components.std(0).clamp(min=1e-8) * k**0.5)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return ((pooled.float() - self.mean) @ self.basis.T) / self.scale
+
+
 class RecAdapter(nn.Module):
     """The trainable recommendation adapter (see the module docstring).
 
@@ -58,15 +90,22 @@ class RecAdapter(nn.Module):
             )
         if config.use_metadata and config.meta_dim < 1:
             raise ValueError("AdapterConfig.meta_dim must be set when use_metadata is on")
+        ConfigError.collect("adapter", config._fusion_problems())  # meta_dim is known now
         self.config = config
         d = config.d_model
         self.pad_id = config.n_items
+        null_space = config.item_fusion == "null_space"
         self.item_ids = (
-            nn.Embedding(config.n_items + 1, d, padding_idx=self.pad_id)
+            nn.Embedding(
+                config.n_items + 1, config.id_dims if null_space else d, padding_idx=self.pad_id
+            )
             if config.use_item_ids
             else None
         )
-        self.meta_pooled = nn.Linear(config.meta_dim, d) if config.use_metadata else None
+        self.meta_pooled = (
+            nn.Linear(config.meta_dim, d) if config.use_metadata and not null_space else None
+        )
+        self.text_space = TextSpace(config.meta_dim, d - config.id_dims) if null_space else None
         self.meta_tokens = nn.Linear(config.meta_dim, d) if config.use_cross_attention else None
         self.positions = nn.Embedding(config.max_len, d)
         self.behaviour = nn.Linear(1, d) if config.use_behaviour_weights else None
@@ -92,6 +131,15 @@ class RecAdapter(nn.Module):
                 self.item_ids.weight[self.pad_id].zero_()
         nn.init.normal_(self.positions.weight, std=0.02)
 
+    def fit_text(self, pooled: torch.Tensor) -> None:
+        """Prepare what the item texts decide before training: the frozen text space of
+        ``item_fusion: null_space``, and the IDs' start under ``item_id_init: text``.
+        ``pooled``: (N, H) pooled text embeddings of the catalogue."""
+        if self.text_space is not None:
+            self.text_space.fit(pooled)
+        if self.config.item_id_init == "text":
+            self.init_ids_from_text(pooled)
+
     @torch.no_grad()
     def init_ids_from_text(self, pooled: torch.Tensor) -> None:
         """Start the ID embeddings (N, d) from the items' pooled text embeddings (N, H):
@@ -109,6 +157,11 @@ class RecAdapter(nn.Module):
     def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) embedding of every item (the last row is padding)."""
         ids = self._dropped_ids(self.item_ids.weight) if self.item_ids is not None else None
+        if self.text_space is not None:
+            assert pooled is not None and ids is not None, "null_space fuses text and IDs"
+            text = self.text_space(pooled)
+            text[self.pad_id :] = 0.0  # the padding item has no text
+            return torch.cat([text.to(ids.dtype), ids], dim=1)
         if self.meta_pooled is None:
             assert ids is not None  # the config guarantees IDs or metadata
             return ids
