@@ -401,10 +401,58 @@ def headline(results: Path) -> dict[str, str]:
     return out
 
 
+# Overrides that say how a run executed, not what it learnt.
+_EXECUTION_SETTINGS = ("trainer.num_threads=", "trainer.progress=", "output_dir=")
+
+
+def _changed_settings(record: Record) -> str:
+    """The overrides on a run's command line that change what it learns."""
+    words = str(record.get("command", "")).split()
+    settings = [w for w in words if "=" in w and not w.startswith(("-", *_EXECUTION_SETTINGS))]
+    return " ".join(f"`{w}`" for w in settings)
+
+
+def _best_valid(metric: str) -> Callable[[Record], Any]:
+    """A validation metric at the run's best epoch (the one its test figures come from)."""
+
+    def cell(record: Record) -> Any:
+        best = get(record, "valid_best/epoch")
+        return next(
+            (h["valid"][metric] for h in record.get("history", []) if h.get("epoch") == best),
+            None,
+        )
+
+    return cell
+
+
+def ideas(results: Path) -> dict[str, str]:
+    """Issue 26's ideas on validation, one seed each, beside the shipped config's run."""
+    out = {}
+    for folder in sorted(results.glob("*/ideas")):
+        files = sorted(
+            folder.glob("*.json"), key=lambda p: get(read_record(p), "valid_best/ndcg@10")
+        )
+        shipped = folder.parent / f"{OURS}.json"
+        rows = [(f"shipped config (`{OURS}`)", read_record(shipped))] if shipped.is_file() else []
+        rows += [(f"`{p.stem}`", read_record(p)) for p in files]
+        columns = [
+            text("settings changed", _changed_settings),
+            Column("valid R@10", _best_valid("recall@10"), fmt=".4f"),
+            Column("valid N@10", "valid_best/ndcg@10", fmt=".4f"),
+            Column("best epoch", _best_epoch, fmt=""),
+            text("commit", lambda r: str(r.get("git_commit", ""))[:7]),
+        ]
+        out[f"ideas-{folder.parent.name}"] = table(rows, columns, "run (`file`)") + source_line(
+            [folder], results.parent
+        )
+    return out
+
+
 BUILDERS: list[Callable[[Path], dict[str, str]]] = [
     headline,
     accuracy,
     references,
+    ideas,
     seeds,
     cold_start,
     ablations,
