@@ -172,6 +172,33 @@ def test_null_space_fusion_keeps_the_text_frozen_beside_trained_ids(tmp_path: Pa
         AdapterConfig(item_fusion="concat")
 
 
+def test_text_alignment_pulls_each_id_towards_its_own_text() -> None:
+    """``text_alignment``: the training loss gains an InfoNCE term that is low when each
+    ID embedding points at its own projected text; it applies in training only."""
+    items, weights, mask, targets = batch()
+    plain = model()
+    aligned = model(text_alignment=1.0)  # same seed: the same weights
+    plain.train()
+    aligned.train()
+    rec = plain(items, weights, mask, targets, loss="ce").loss
+    total = aligned(items, weights, mask, targets, loss="ce").loss
+    adapter = aligned.adapter
+    assert adapter.item_ids is not None and adapter.meta_pooled is not None
+    term = adapter.alignment_loss(targets[mask], aligned.pooled)
+    assert torch.allclose(total, rec + term)
+    with torch.no_grad():  # IDs equal to their own texts' projections: the term falls
+        adapter.item_ids.weight[:N_ITEMS] = adapter.meta_pooled(aligned.pooled[:N_ITEMS])
+    assert adapter.alignment_loss(targets[mask], aligned.pooled) < term
+    assert float(adapter.alignment_loss(torch.tensor([3, 3]), aligned.pooled)) == 0.0
+    # a training term only: in eval mode the loss is the ranking loss alone
+    evaluated = model(text_alignment=1.0).eval()(items, weights, mask, targets, loss="ce").loss
+    assert torch.equal(evaluated, model().eval()(items, weights, mask, targets, loss="ce").loss)
+    with pytest.raises(ConfigError, match="text_alignment needs use_item_ids"):
+        AdapterConfig(text_alignment=0.5, use_item_ids=False)
+    with pytest.raises(ConfigError, match="alignment_temperature > 0"):
+        AdapterConfig(text_alignment=0.5, alignment_temperature=0.0)
+
+
 def test_item_id_dropout_is_validated() -> None:
     with pytest.raises(ConfigError, match="item_id_dropout must be in"):
         AdapterConfig(item_id_dropout=1.0)

@@ -182,6 +182,11 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
             output.loss = self.ranking_loss(
                 loss, queries, targets, mask, n_negatives, generator, tables.items[: self.n_items]
             )
+            weight = self.config.text_alignment
+            if weight and self.training:
+                output.loss = output.loss + weight * self.adapter.alignment_loss(
+                    targets[mask], self.pooled
+                )
         return output
 
     def _run_backbone(

@@ -43,6 +43,10 @@ class AdapterConfig:
             place of the text's least-varying directions (its near null space), so
             training the IDs cannot overwrite what the text says.
         id_dims: ID dimensions of ``item_fusion: null_space``.
+        text_alignment: weight of a contrastive term added to the training loss (0: off):
+            each target item's ID embedding is pulled towards its own projected text and
+            away from the other target items' texts in the batch (InfoNCE both ways).
+        alignment_temperature: the temperature of that term.
         use_metadata: use the items' pooled and token metadata embeddings (off: ID only).
         use_cross_attention: fuse each step with its item's metadata tokens.
         use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
@@ -69,6 +73,8 @@ class AdapterConfig:
     item_id_init: str = "random"
     item_fusion: str = "sum"
     id_dims: int = 64
+    text_alignment: float = 0.0
+    alignment_temperature: float = 0.1
     use_metadata: bool = True
     use_cross_attention: bool = True
     use_behaviour_weights: bool = True
@@ -105,6 +111,18 @@ class AdapterConfig:
         if self.item_id_init == "text" and not self.use_item_ids:
             problems.append("item_id_init 'text' needs use_item_ids on (there are no IDs)")
         problems += self._fusion_problems()
+        if self.text_alignment < 0 or self.alignment_temperature <= 0:
+            problems.append(
+                "text_alignment must be >= 0 and alignment_temperature > 0, got "
+                f"{self.text_alignment} and {self.alignment_temperature}"
+            )
+        if self.text_alignment and not (
+            self.use_item_ids and self.use_metadata and self.item_fusion == "sum"
+        ):
+            problems.append(
+                "text_alignment needs use_item_ids, use_metadata and item_fusion 'sum' "
+                "(it aligns each ID embedding with its item's projected text)"
+            )
         if not (self.use_item_ids or self.use_metadata):
             problems.append(
                 "use_item_ids and use_metadata cannot both be off: items need some representation"

@@ -169,6 +169,20 @@ class RecAdapter(nn.Module):
         meta = self.meta_pooled(pooled)
         return meta if ids is None else ids + meta  # a plain sum: no stacked copy
 
+    def alignment_loss(self, items: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """InfoNCE between the ID embeddings of ``items`` (any shape; repeats count once)
+        and their projected texts, each ID's own text the positive, both directions."""
+        assert self.item_ids is not None and self.meta_pooled is not None
+        unique = items.unique()
+        if len(unique) < 2:  # no negatives: nothing to contrast
+            return self.item_ids.weight.sum() * 0.0
+        ids = nn.functional.normalize(self.item_ids(unique), dim=-1)
+        texts = nn.functional.normalize(self.meta_pooled(pooled[unique]), dim=-1)
+        logits = (ids @ texts.T).float() / self.config.alignment_temperature
+        labels = torch.arange(len(unique), device=logits.device)
+        forward = nn.functional.cross_entropy(logits, labels)
+        return (forward + nn.functional.cross_entropy(logits.T, labels)) / 2
+
     def _dropped_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """In training, whole ID rows zeroed with probability ``item_id_dropout`` and not
         rescaled: a dropped item looks like one never trained, whose ID embedding stays
