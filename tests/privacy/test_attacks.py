@@ -163,6 +163,11 @@ def test_exclusion_reads_the_history_a_service_holds(world: World) -> None:
     assert full == 1.0 and queries == 3 * distinct  # 45 unseen items: the third page is short
     one_page, queries = attack(ModelUserLister(world.overfitted, known, policy), pages=1)
     assert 0.55 < one_page < 0.95 and queries == distinct
+    # the service caps what a request may exclude: paging stops there, as with one page
+    capped = attacks.exclusion(
+        ModelUserLister(world.overfitted, known, policy), users, items, 20, 5, max_exclude=19
+    )
+    assert capped.queries == distinct and auc(capped, "exclusion", pairs) == one_page
     refused, _ = attack(ModelUserLister(world.overfitted, known, policy, refuse=True), pages=5)
     assert abs(refused - 0.5) < 0.07
     others = world.never_saw_frame.assign(user=world.never_saw_frame["user"] - 120)

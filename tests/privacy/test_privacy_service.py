@@ -180,3 +180,12 @@ def test_bench_privacy_over_http_against_the_served_bundle(
     assert service["open"]["shadow"]["answered_queries"] == service["open"]["shadow"]["queries"]
     for row in service.values():
         assert all(row[a]["queries"] <= 24 for a in ("threshold", "shadow"))
+
+
+def test_the_bench_pages_within_the_service_limits() -> None:
+    """The exclusion attack pages as the service allows: its page size and its cap on
+    ``filters.exclude`` are the service's own (a larger cap answered 422 on Beauty)."""
+    from recllm.bench.privacy import SERVED_MAX_EXCLUDE, SERVED_MAX_K
+    from recllm.serve.api import MAX_HISTORY, MAX_K
+
+    assert (SERVED_MAX_K, SERVED_MAX_EXCLUDE) == (MAX_K, MAX_HISTORY)

@@ -37,6 +37,7 @@ from recllm.privacy.shadow import ShadowConfig
 RESULTS_FILE = "privacy/{label}.json"
 METRICS = ("recall@10", "ndcg@10")
 SERVED_MAX_K = 1000  # recllm.serve.api.MAX_K
+SERVED_MAX_EXCLUDE = 10_000  # recllm.serve.api.MAX_HISTORY: the most a request may exclude
 
 POLICIES = (
     ResponsePolicy("none", SERVED_MAX_K, "shown", SERVED_DECIMALS),
@@ -194,7 +195,9 @@ def exclusion_rows(model: Any, known: Any, setup: Probe, cache: Any = None) -> d
         lister: Any = ModelUserLister(model, known, POLICIES[0], refuse=refuse, cache=cache)
         if budget is not None:
             lister = _budgeted_lister(lister, budget)
-        signals = attacks.exclusion(lister, users, items, SERVED_MAX_K, pages, setup.seed)
+        signals = attacks.exclusion(
+            lister, users, items, SERVED_MAX_K, pages, setup.seed, SERVED_MAX_EXCLUDE
+        )
         rows[name] = figures(signals, pairs)
     return rows
 

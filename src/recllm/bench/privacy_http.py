@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from recllm.bench.privacy import SERVED_MAX_K, figures, probe, protocol
+from recllm.bench.privacy import SERVED_MAX_EXCLUDE, SERVED_MAX_K, figures, probe, protocol
 from recllm.errors import RecLLMError
 from recllm.privacy import attacks
 from recllm.privacy.pairs import Pairs
@@ -103,6 +103,7 @@ def run_http(bundle: Path, args: argparse.Namespace) -> dict[str, Any]:
                     SERVED_MAX_K,
                     pages,
                     setup.seed,
+                    SERVED_MAX_EXCLUDE,
                 )
                 rows[name] = {
                     "options": options,

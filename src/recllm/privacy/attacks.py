@@ -133,15 +133,20 @@ def exclusion(
     page_k: int,
     pages: int,
     seed: int = 0,
+    max_exclude: int | None = None,
 ) -> Signals:
     """Attack 3: up to ``pages`` requests per distinct user, each excluding what earlier
-    pages listed; an item never listed is claimed a member."""
+    pages listed; an item never listed is claimed a member. ``max_exclude``: the most
+    items a request may exclude (the service's cap); paging stops there, and items the
+    listing never reached are claimed members too (the attacker cannot tell them apart)."""
     listed: dict[str, set[str] | None] = {}
     queries = answered_queries = 0
     for user in dict.fromkeys(user_ids):  # distinct, in first-seen order
         seen: list[str] = []
         got_any = False
         for _ in range(pages):
+            if max_exclude is not None and len(seen) > max_exclude:
+                break  # the service would refuse this page's request
             page = lister(user, page_k, list(seen))
             queries += 1
             if page is None:
