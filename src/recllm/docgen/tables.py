@@ -429,12 +429,13 @@ def ideas(results: Path) -> dict[str, str]:
     """Issue 26's ideas on validation, one seed each, beside the shipped config's run."""
     out = {}
     for folder in sorted(results.glob("*/ideas")):
-        files = sorted(
-            folder.glob("*.json"), key=lambda p: get(read_record(p), "valid_best/ndcg@10")
+        trials = sorted(
+            ((f"`{p.stem}`", read_record(p)) for p in folder.glob("*.json")),
+            key=lambda row: get(row[1], "valid_best/ndcg@10"),
         )
         shipped = folder.parent / f"{OURS}.json"
         rows = [(f"shipped config (`{OURS}`)", read_record(shipped))] if shipped.is_file() else []
-        rows += [(f"`{p.stem}`", read_record(p)) for p in files]
+        rows += trials
         columns = [
             text("settings changed", _changed_settings),
             Column("valid R@10", _best_valid("recall@10"), fmt=".4f"),

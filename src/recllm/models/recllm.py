@@ -164,9 +164,9 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
             )
         # The catalogue's embeddings once per call: the input steps and the loss share them
         # (in training they are recomputed each step, as their weights change).
-        tables = self._tables or CatalogueTables(
-            items=self.adapter.item_embeddings(self.pooled), meta_tokens=None
-        )
+        tables = self._tables
+        if tables is None:
+            tables = CatalogueTables(self.adapter.item_embeddings(self.pooled), meta_tokens=None)
         encoded = self.adapter.encode(
             items, weights, mask, self.pooled, self.meta_tokens, self.meta_mask, tables
         )

@@ -110,7 +110,7 @@ class AdapterConfig:
             )
         if self.item_id_init == "text" and not self.use_item_ids:
             problems.append("item_id_init 'text' needs use_item_ids on (there are no IDs)")
-        problems += self._fusion_problems()
+        problems += self.fusion_problems()
         if self.text_alignment < 0 or self.alignment_temperature <= 0:
             problems.append(
                 "text_alignment must be >= 0 and alignment_temperature > 0, got "
@@ -133,7 +133,9 @@ class AdapterConfig:
             )
         ConfigError.collect("adapter", problems)
 
-    def _fusion_problems(self) -> list[str]:
+    def fusion_problems(self) -> list[str]:
+        """What is wrong with the ID/text fusion settings; the adapter asks again once
+        ``meta_dim`` (the text's width) is known."""
         if self.item_fusion not in ITEM_FUSIONS:
             return [f"item_fusion must be one of {list(ITEM_FUSIONS)}, got {self.item_fusion!r}"]
         if self.item_fusion == "sum":

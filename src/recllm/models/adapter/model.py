@@ -44,6 +44,18 @@ class AdapterEncoding:
     attention: torch.Tensor
 
 
+def principal_components(
+    pooled: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The texts' mean (H,), their top ``k`` principal directions (k', H) and each text's
+    centred coordinates on them (N, k'), where k' is ``k`` or the texts' rank if lower."""
+    pooled = pooled.float()
+    mean = pooled.mean(0)
+    _, _, basis = torch.linalg.svd(pooled - mean, full_matrices=False)
+    basis = basis[:k]
+    return mean, basis, (pooled - mean) @ basis.T
+
+
 class TextSpace(nn.Module):
     """The frozen text half of ``item_fusion: null_space``: pooled text (*, H) -> its top
     ``k`` principal components, whitened and scaled so a row's norm is about 1 (*, k).
@@ -63,12 +75,10 @@ class TextSpace(nn.Module):
 
     @torch.no_grad()
     def fit(self, pooled: torch.Tensor) -> None:
-        pooled = pooled.float()
-        self.mean.copy_(pooled.mean(0))
-        _, _, basis = torch.linalg.svd(pooled - self.mean, full_matrices=False)
         k = self.basis.shape[0]
-        self.basis.copy_(basis[:k])
-        components = (pooled - self.mean) @ self.basis.T
+        mean, basis, components = principal_components(pooled, k)
+        self.mean.copy_(mean)
+        self.basis.copy_(basis)
         self.scale.copy_(components.std(0).clamp(min=1e-8) * k**0.5)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -90,7 +100,7 @@ class RecAdapter(nn.Module):
             )
         if config.use_metadata and config.meta_dim < 1:
             raise ValueError("AdapterConfig.meta_dim must be set when use_metadata is on")
-        ConfigError.collect("adapter", config._fusion_problems())  # meta_dim is known now
+        ConfigError.collect("adapter", config.fusion_problems())  # meta_dim is known now
         self.config = config
         d = config.d_model
         self.pad_id = config.n_items
@@ -147,10 +157,8 @@ class RecAdapter(nn.Module):
         the IDs carry the texts' similarity structure without outweighing the metadata
         path. Dimensions beyond the text's rank keep their random start."""
         assert self.item_ids is not None, "item_id_init 'text' needs ID embeddings"
-        centred = pooled.float() - pooled.float().mean(0)
-        _, _, basis = torch.linalg.svd(centred, full_matrices=False)  # (H', H)
-        k = min(self.config.d_model, basis.shape[0])
-        components = centred @ basis[:k].T  # (N, k)
+        _, _, components = principal_components(pooled, self.config.d_model)  # (N, k)
+        k = components.shape[1]
         std = components.std(0, keepdim=True).clamp(min=1e-8)
         self.item_ids.weight[: self.pad_id, :k] = components / std * ID_INIT_STD
 
