@@ -272,6 +272,22 @@ def test_scorer_truncates_to_max_len_and_handles_users() -> None:
     assert torch.allclose(scores[0], SequenceScorer(m)(np.array([0]), seqs2)[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("use_user_vector", [False, True])
+def test_scorer_chunks_by_length_without_changing_any_users_scores(use_user_vector: bool) -> None:
+    m = model(use_user_vector=use_user_vector).eval()
+    lengths = [7, 1, 0, 3, 8, 2, 5]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    seqs = UserSequences(
+        bounds, np.arange(bounds[-1], dtype=np.int32) % N_ITEMS, np.ones(bounds[-1], np.float32)
+    )
+    users = np.array([4, 0, 2, 6, 1, 3, 5])
+    chunked = SequenceScorer(m, batch_size=2)(users, seqs)
+    for row, user in enumerate(users):
+        alone = SequenceScorer(m, batch_size=1)(np.array([user]), seqs)[0]
+        assert torch.allclose(chunked[row], alone, atol=1e-5), f"user {user} moved"
+    assert torch.all(chunked[2] == 0)  # the empty history keeps uniform scores
+
+
 def test_instruction_prompt_changes_outputs_but_keeps_causality() -> None:
     torch.manual_seed(0)
     backbone = backbone_from_hf_config(

@@ -149,7 +149,13 @@ class SequentialRecommender(Protocol):
 
 
 class SequenceScorer:
-    """Adapts a sequential model to the evaluator's ``scorer(users, history)`` contract."""
+    """Adapts a sequential model to the evaluator's ``scorer(users, history)`` contract.
+
+    Users are scored in chunks of similar history length: a chunk is padded to its
+    longest history, so mixing a 20-item history with 3-item ones would spend most of
+    the forward pass on padding (on Beauty, sorting made scoring about 2x faster). A
+    causal model never attends to padding, so the scores do not depend on the order.
+    """
 
     def __init__(self, model: SequentialRecommender, batch_size: int = 256) -> None:
         self.model = model
@@ -157,18 +163,20 @@ class SequenceScorer:
 
     def __call__(self, users: np.ndarray, history: UserSequences) -> torch.Tensor:
         self.model.eval()
-        chunks = []
+        lengths = np.minimum(history.lengths[users], self.model.max_len)
+        order = np.argsort(lengths, kind="stable")
+        scores = torch.zeros(len(users), self.model.n_items)
         for start in range(0, len(users), self.batch_size):
-            batch = users[start : start + self.batch_size]
+            rows = torch.from_numpy(order[start : start + self.batch_size])
             items, weights, mask = pad_histories(
-                history, batch, self.model.max_len, self.model.pad_id
+                history, users[rows.numpy()], self.model.max_len, self.model.pad_id
             )
-            # Users without history get uniform scores (ties resolved in expectation):
+            # Users without history keep uniform scores (ties resolved in expectation):
             # a sequence model has nothing to condition on, and the backbone needs one
             # real token per row.
-            scores = torch.zeros(len(batch), self.model.n_items)
             known = mask.any(1)
             if known.any():
-                scores[known] = self.model.score_last(items[known], weights[known], mask[known])
-            chunks.append(scores)
-        return torch.cat(chunks)
+                scores[rows[known]] = self.model.score_last(
+                    items[known], weights[known], mask[known]
+                ).float()
+        return scores
