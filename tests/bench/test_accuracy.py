@@ -177,6 +177,24 @@ def test_lr_search_resumes_from_the_trial_records_kept_with_the_results(
     assert (runs / "lr-0.001" / "results.json").is_file()
 
 
+def test_lr_search_resumes_an_interrupted_trial_from_its_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, results = bench_argv(tmp_path)
+    search = [*argv, "--models", "sasrec-ce", "--lr-factors", "1"]
+    assert main(search) == 0
+    run = tmp_path / "runs" / "toy" / "sasrec-ce" / "lr-0.01"
+    finished = json.loads((run / "results.json").read_text())
+    # cut off after its last checkpoint, before it wrote its record
+    (run / "results.json").unlink()
+    (results / "toy" / "trials" / "sasrec-ce" / "lr-0.01.json").unlink()
+    assert main([*search, "--set", "trainer.num_threads=1"]) == 0
+    resumed = json.loads((run / "results.json").read_text())
+    # the epochs' timings come back from the checkpoint: nothing was trained again
+    assert resumed["history"] == finished["history"]
+    assert resumed["test"] == finished["test"]
+
+
 def test_seeds_rerun_the_chosen_rate_and_report_mean_and_sd(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

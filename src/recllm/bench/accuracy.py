@@ -11,8 +11,8 @@ NDCG@10 is the model's result (its test figures were never looked at to choose i
 the record lists every trial. With ``--seeds`` the search runs on the first seed and the
 chosen learning rate is rerun on the others; the record's ``test`` is then the mean over
 the seeds, ``test_sd`` their sample standard deviation, and ``seeds`` each seed's figures.
-Finished trials whose saved config matches are reused, so an
-interrupted search resumes. Each trial's record is also kept under
+Finished trials whose saved config matches are reused, and a trial cut off mid-run
+continues from its last checkpoint, so an interrupted search resumes. Each trial's record is also kept under
 ``results/<dataset>/trials/<model>/``, beside the results it produced, so a search can be
 finished on another machine (or after its run folders are gone) from the committed files.
 """
@@ -271,13 +271,33 @@ def _finished(trial: Trial) -> dict[str, Any] | None:
     return None
 
 
+def _interrupted(trial: Trial) -> bool:
+    """Whether ``trial``'s folder holds an unfinished run of exactly this trial with a
+    checkpoint (a long search cut off by the end of a session picks up where it was)."""
+    from recllm.config import from_dict
+    from recllm.recipes.run_folder import CHECKPOINTS
+    from recllm.recipes.train import TrainConfig
+
+    saved = trial.output_dir / "config.json"
+    if not saved.is_file() or not any((trial.output_dir / CHECKPOINTS).glob("epoch-*")):
+        return False
+    try:
+        config = asdict(from_dict(TrainConfig, json.loads(saved.read_text())))
+    except (ConfigError, json.JSONDecodeError):
+        return False
+    return _same_training(config, trial.config)
+
+
 def _record(name: str, trial: Trial) -> dict[str, Any]:
     """The finished record of ``trial``: reused when it already ran, else trained now."""
     from recllm.provenance import write_json
 
     record = _finished(trial)
     if record is None:
-        record = _train(name, trial.command, trial.output_dir)
+        command = trial.command
+        if _interrupted(trial):  # continue from its last checkpoint, not from scratch
+            command = [("--resume" if a == "--overwrite" else a) for a in command]
+        record = _train(name, command, trial.output_dir)
     else:
         log.info("%s: reusing the finished run of %s", name, " ".join(trial.overrides))
     write_json(trial.record_copy, record)

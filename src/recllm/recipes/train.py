@@ -805,6 +805,7 @@ def _epoch_line(record: dict[str, Any], epochs: int, state: dict[str, Any]) -> s
 # Settings that may differ between a run and its resumption without changing results.
 _RESUMABLE_CHANGES = {
     "trainer.progress",
+    "trainer.num_threads",
     "trainer.tensorboard",
     "trainer.keep_checkpoints",
     "data.data_dir",
