@@ -192,6 +192,32 @@ def test_explain_service_serves_explanations_only(services: dict[str, Server]) -
     )
 
 
+def test_explain_batches_wait_for_a_compute_slot(bundle: Path, tmp_path: Path) -> None:
+    """With one slot, batches run one after another: the compute times the service
+    reports (measured from the slot on) fit inside the wall time of the whole burst.
+    Batches raced past the slots before, overlapping on the recommender's lock."""
+    explain = Server(bundle, tmp_path / "s.sqlite", "--role", "explain", "--compute-slots", "1")
+    explain.start()
+    try:
+        body = {"history": ["3", "4", "5"], "item_ids": [str(i) for i in range(9, 19)]}
+        answers: list[httpx.Response] = []
+
+        def call() -> None:
+            answers.append(post(explain.url, "/v1/explain/batch", body))
+
+        threads = [threading.Thread(target=call) for _ in range(8)]
+        begin = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - begin
+    finally:
+        explain.stop()
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sum(a.json()["seconds"] for a in answers) <= wall
+
+
 def test_killing_the_explain_service_mid_load_fails_no_request(
     bundle: Path, tmp_path: Path
 ) -> None:
