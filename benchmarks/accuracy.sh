@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every accuracy row of docs/accuracy.md's comparison with SASRec-CE, from a fresh clone
 # (2-core CPU): two lanes of one thread each, side by side. Each model's learning rate is
-# searched on seed 0 (0.5x, 1x, 2x its config's) and rerun on seeds 1 and 2; ML-1M and the
-# cold-start split run once, to early stopping.
+# searched on seed 0 (0.5x, 1x, 2x its config's) and rerun on seeds 1 and 2; the Beauty
+# ablations run over the same seeds at the full model's rate; ML-1M and the cold-start
+# split run once, to early stopping.
 #
 # Days of CPU in all (a Beauty RecLLM-Adapter run alone takes about an hour). Every step
 # resumes: finished trials are reused from their run folders or from the records kept
@@ -20,7 +21,13 @@ mkdir -p runs
 lane_recllm() {
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \
         "${ONE_THREAD[@]}"
-    recllm bench accuracy --dataset ml-1m --models recllm-adapter --seeds 0 "${ONE_THREAD[@]}"
+    # Beauty ablations over the same seeds, at the full model's searched rate
+    local lr
+    lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/recllm-adapter.json'))['config']['trainer']['lr'])")
+    recllm bench accuracy --dataset amazon-beauty --models ablation-no-id-dropout \
+        ablation-no-cross-attention ablation-no-behaviour-weights ablation-no-metadata \
+        ablation-no-user-vector --seeds 0 1 2 --runs-dir runs/ablations --results-dir results/ablations \
+        --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
 }
 
 lane_baselines() {
@@ -28,7 +35,8 @@ lane_baselines() {
         "${ONE_THREAD[@]}"
     recllm bench accuracy --dataset amazon-beauty --models sasrec-ce "${SEEDS[@]}" \
         "${ONE_THREAD[@]}"
-    recllm bench accuracy --dataset ml-1m --models sasrec-ce --seeds 0 "${ONE_THREAD[@]}"
+    recllm bench accuracy --dataset ml-1m --models sasrec-ce recllm-adapter --seeds 0 \
+        "${ONE_THREAD[@]}"
     # the cold-start split of docs/cold-start.md, with the shipped (ID-dropout) config
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter --seeds 0 \
         --runs-dir runs/cold-start-v2 --results-dir results/cold-start \

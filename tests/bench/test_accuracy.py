@@ -312,3 +312,34 @@ def test_search_scales_the_backbone_rate_with_the_head_rate(tmp_path: Path) -> N
         ("trainer.lr=0.02", "trainer.backbone_lr=0.0002"),
     ]
     assert trials[1].config["trainer"]["backbone_lr"] == pytest.approx(2e-4)
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["amazon-beauty", "ml-100k"])
+def test_each_ablation_is_the_shipped_config_less_one_part(name: str) -> None:
+    from recllm.bench.accuracy import MODELS, _resolved_config
+    from recllm.config import from_dict
+    from recllm.recipes.train import TrainConfig
+
+    shipped_path = Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"
+    shipped = _flat(_resolved_config(shipped_path, []))
+    ablations = [m for m in MODELS if m.startswith("ablation-")]
+    assert len(ablations) == 5
+    for model in ablations:
+        spec = MODELS[model]
+        assert spec is not None
+        resolved = _resolved_config(shipped_path, list(spec.overrides))
+        from_dict(TrainConfig, resolved)  # valid: a bad combination raises ConfigError
+        changed = {k for k, v in _flat(resolved).items() if shipped.get(k) != v}
+        assert changed <= {o.split("=")[0] for o in spec.overrides}, model
+        no_op = model == "ablation-no-id-dropout" and name == "ml-100k"  # it has none
+        assert bool(changed) != no_op, f"{model} on {name} changes {changed}"

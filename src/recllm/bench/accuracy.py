@@ -72,6 +72,25 @@ MODELS: dict[str, ModelSpec | None] = {
         "{dataset}.yaml", ("backbone.finetune=full", "trainer.backbone_lr=1e-4", *GENERIC_HEAD)
     ),
     "recllm-adapter": ModelSpec("{dataset}.yaml"),
+    # Ablations: the shipped config less one part (run them at its searched rate, with
+    # --set trainer.lr=...). Without metadata, cross-attention has no tokens to attend to
+    # and a dropped ID nothing to fall back on, so that ablation turns both off too.
+    "ablation-no-cross-attention": ModelSpec(
+        "{dataset}.yaml", ("adapter.use_cross_attention=false",)
+    ),
+    "ablation-no-behaviour-weights": ModelSpec(
+        "{dataset}.yaml", ("adapter.use_behaviour_weights=false",)
+    ),
+    "ablation-no-metadata": ModelSpec(
+        "{dataset}.yaml",
+        (
+            "adapter.use_metadata=false",
+            "adapter.use_cross_attention=false",
+            "adapter.item_id_dropout=0",
+        ),
+    ),
+    "ablation-no-user-vector": ModelSpec("{dataset}.yaml", ("adapter.use_user_vector=false",)),
+    "ablation-no-id-dropout": ModelSpec("{dataset}.yaml", ("adapter.item_id_dropout=0",)),
 }
 
 
