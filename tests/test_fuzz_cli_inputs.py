@@ -54,7 +54,7 @@ KEYS: dict[str, st.SearchStrategy[str]] = {
     "trainer.batch_size": st.sampled_from(["0", "-4", "4", "64"]) | ODD,
     "trainer.eval_every": SMALL_INT,
     "trainer.keep_checkpoints": SMALL_INT,
-    "trainer.loss": st.sampled_from(["bpr", "ce", "bce", "mse", "1"]),
+    "trainer.loss": st.sampled_from(["bpr", "ce", "bce", "sampled_ce", "mse", "1"]),
     "trainer.windows": st.sampled_from(["last", "all", "some"]),
     "trainer.n_negatives": SMALL_INT,
     "data.preprocess.min_user_interactions": st.sampled_from(["0", "3", "50", "-1"]) | ODD,

@@ -13,6 +13,7 @@ from recllm.models.losses import (
     bpr_loss,
     cross_entropy_loss,
     recommendation_loss,
+    sampled_cross_entropy_loss,
     total_loss,
 )
 
@@ -93,14 +94,16 @@ def test_recommendation_loss_dispatches_and_rejects_unknown_names() -> None:
         recommendation_loss("hinge", queries, items, targets, mask)
 
 
-@pytest.mark.parametrize("fn", [cross_entropy_loss, bpr_loss, bce_loss])
-def test_all_masked_is_zero_with_gradient(fn) -> None:
+@pytest.mark.parametrize("name", ["ce", "bpr", "bce", "sampled_ce"])
+def test_all_masked_is_zero_with_gradient(name: str) -> None:
     queries = torch.randn(1, 2, 4, requires_grad=True)
-    loss = fn(
+    loss = recommendation_loss(
+        name,
         queries,
         torch.randn(5, 4),
         torch.zeros(1, 2, dtype=torch.long),
         torch.zeros(1, 2, dtype=torch.bool),
+        n_negatives=3,
     )
     assert float(loss.detach()) == 0.0
     loss.backward()
@@ -120,7 +123,7 @@ def test_total_loss_weights_and_absent_terms() -> None:
         LossWeights(gen=-1.0)
 
 
-@pytest.mark.parametrize("name", ["ce", "bpr", "bce"])
+@pytest.mark.parametrize("name", ["ce", "bpr", "bce", "sampled_ce"])
 def test_items_outside_the_pool_get_no_gradient(name: str) -> None:
     """A cold-start split's held-out items stay out of training: no softmax mass, never
     a sampled negative, so their embeddings receive no gradient at all."""
@@ -150,3 +153,20 @@ def test_pool_ce_is_the_softmax_over_the_pool() -> None:
     pool = torch.tensor([0, 1, 2])
     expected = F.cross_entropy(queries[0] @ items[:3].T, targets[0])
     assert cross_entropy_loss(queries, items, targets, mask, pool) == pytest.approx(float(expected))
+
+
+def test_sampled_ce_is_the_softmax_over_target_and_shared_negatives() -> None:
+    torch.manual_seed(2)
+    queries, items = torch.randn(2, 3, 4), torch.randn(9, 4)
+    targets = torch.tensor([[1, 2, 9], [4, 9, 9]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    loss = sampled_cross_entropy_loss(
+        queries, items, targets, mask, 5, torch.Generator().manual_seed(7)
+    )
+    negatives = torch.randint(0, 9, (5,), generator=torch.Generator().manual_seed(7))
+    expected = []
+    for query, target in ((queries[0, 0], 1), (queries[0, 1], 2), (queries[1, 0], 4)):
+        others = [int(n) for n in negatives if int(n) != target]  # a clash is left out
+        logits = query @ items[[target, *others]].T
+        expected.append(-F.log_softmax(logits, -1)[0])
+    assert float(loss) == pytest.approx(float(torch.stack(expected).mean()), rel=1e-5)

@@ -32,7 +32,7 @@ def test_queries_are_causal_and_padding_free() -> None:
     assert torch.allclose(a, c[:, :4], atol=1e-6)
 
 
-@pytest.mark.parametrize("loss", ["ce", "bce", "bpr"])
+@pytest.mark.parametrize("loss", ["ce", "bce", "bpr", "sampled_ce"])
 def test_learns_next_item_pattern(loss: str) -> None:
     """Sequences follow i -> i + 1; after training the next item ranks first."""
     model = tiny()

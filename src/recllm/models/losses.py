@@ -142,7 +142,36 @@ def cross_entropy_loss(
     return F.cross_entropy(logits, targets[mask])
 
 
-REC_LOSSES = ("bpr", "ce", "bce")
+def sampled_cross_entropy_loss(
+    queries: torch.Tensor,
+    item_embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    n_negatives: int,
+    generator: torch.Generator | None = None,
+    pool: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sampled softmax: cross-entropy of each target against ``n_negatives`` uniform
+    negatives drawn once per batch and shared by every position (as in SASRec with
+    sampled softmax), instead of the whole catalogue.
+
+    Shapes as in :func:`bpr_loss`. Sharing keeps the cost one (P x n) product; a negative
+    equal to a position's target is masked out of that position's softmax only.
+    """
+    if not mask.any():
+        return queries.sum() * 0.0
+    size = item_embeddings.shape[0] if pool is None else len(pool)
+    index = torch.randint(0, size, (n_negatives,), generator=generator, device=queries.device)
+    negatives = index if pool is None else pool.to(queries.device)[index]  # (n,)
+    real_queries, real_targets = queries[mask], targets[mask]  # (P, d), (P,)
+    positive = (real_queries * item_embeddings[real_targets]).sum(-1, keepdim=True)  # (P, 1)
+    negative = real_queries @ item_embeddings[negatives].T  # (P, n)
+    negative = negative.masked_fill(negatives == real_targets.unsqueeze(-1), float("-inf"))
+    logits = torch.cat([positive, negative], dim=-1)
+    return -F.log_softmax(logits, dim=-1)[:, 0].mean()
+
+
+REC_LOSSES = ("bpr", "ce", "bce", "sampled_ce")
 
 
 def recommendation_loss(
@@ -155,10 +184,15 @@ def recommendation_loss(
     generator: torch.Generator | None = None,
     pool: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """L_rec by name: ``bpr`` and ``bce`` (sampled negatives) or ``ce`` (full softmax);
-    ``pool``: the item ids training may score (default: the whole catalogue)."""
+    """L_rec by name: ``bpr`` and ``bce`` (sampled negatives), ``ce`` (full softmax) or
+    ``sampled_ce`` (softmax over ``n_negatives`` shared negatives); ``pool``: the item ids
+    training may score (default: the whole catalogue)."""
     if name == "ce":
         return cross_entropy_loss(queries, item_embeddings, targets, mask, pool)
+    if name == "sampled_ce":
+        return sampled_cross_entropy_loss(
+            queries, item_embeddings, targets, mask, n_negatives, generator, pool
+        )
     if name == "bpr":
         return bpr_loss(queries, item_embeddings, targets, mask, n_negatives, generator, pool)
     if name == "bce":

@@ -44,7 +44,7 @@ from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import Backbone, BackboneConfig, load_backbone
 from recllm.models.item_encoder import ItemEncodings, encode_items
 from recllm.models.lightgcn import CFConfig
-from recllm.models.losses import LossWeights, total_loss
+from recllm.models.losses import REC_LOSSES, LossWeights, total_loss
 from recllm.models.recllm import RecLLMModel, catalogue_hash
 from recllm.models.sasrec import SASRecConfig
 from recllm.progress import progress_bar
@@ -113,9 +113,10 @@ class TrainerConfig:
     """Optimisation and loop settings.
 
     Attributes:
-        loss: ``"bpr"`` (sampled negatives, the design's choice), ``"ce"`` (full softmax)
-            or ``"bce"`` (sampled negatives, binary: the original SASRec objective).
-        n_negatives: BPR negatives per position.
+        loss: ``"bpr"`` (sampled negatives, the design's choice), ``"ce"`` (full softmax),
+            ``"bce"`` (sampled negatives, binary: the original SASRec objective) or
+            ``"sampled_ce"`` (softmax over ``n_negatives`` negatives shared by the batch).
+        n_negatives: negatives per position (``bpr``, ``bce``) or per batch (``sampled_ce``).
         epochs: maximum epochs; early stopping may end sooner.
         batch_size: sequences per batch (length-bucketed).
         lr, weight_decay: AdamW settings.
@@ -146,7 +147,7 @@ class TrainerConfig:
             (NCCL on GPUs, gloo on CPUs).
     """
 
-    loss: Literal["bpr", "ce", "bce"] = "bpr"
+    loss: Literal["bpr", "ce", "bce", "sampled_ce"] = "bpr"
     n_negatives: int = 1
     epochs: int = 20
     batch_size: int = 128
@@ -178,8 +179,8 @@ class TrainerConfig:
             problems.append(f"device must be one of {distributed.DEVICES}, got {self.device!r}")
         if self.keep_checkpoints < 0:
             problems.append(f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}")
-        if self.loss not in ("bpr", "ce", "bce"):
-            problems.append(f"loss must be 'bpr', 'ce' or 'bce', got {self.loss!r}")
+        if self.loss not in REC_LOSSES:
+            problems.append(f"loss must be one of {', '.join(REC_LOSSES)}, got {self.loss!r}")
         for name in (
             "n_negatives",
             "epochs",
