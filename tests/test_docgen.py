@@ -148,3 +148,21 @@ def test_the_hop_table_reads_split_serving_results(tmp_path: Path) -> None:
     assert cells == ["toy", "4.3", "9.5", "1.2", "", "3", "5", "1"]  # a missing p99: empty
     assert len(lines) == 5 and "serve/split.json" in lines[-1]  # the all-role file is no row
     assert "serve/all.json" not in lines[-1]
+
+
+def test_ablations_run_like_models_get_their_own_accuracy_table(tmp_path: Path) -> None:
+    from recllm.docgen.tables import accuracy
+
+    def record(ndcg: float) -> dict:
+        return {"test": {"recall@10": 0.1, "ndcg@10": ndcg}, "test_sd": {"recall@10": 0.01}}
+
+    (tmp_path / "beauty").mkdir()
+    (tmp_path / "beauty" / "recllm-adapter.json").write_text(json.dumps(record(0.05)))
+    (tmp_path / "ablations" / "beauty").mkdir(parents=True)
+    ablation = tmp_path / "ablations" / "beauty" / "ablation-no-metadata.json"
+    ablation.write_text(json.dumps(record(0.04)))
+    tables = accuracy(tmp_path)
+    assert sorted(tables) == ["accuracy-ablations-beauty", "accuracy-beauty"]
+    rows = [r for r in tables["accuracy-ablations-beauty"].splitlines() if "no-metadata" in r]
+    assert len(rows) == 1 and "0.100 ± 0.010" in rows[0] and "0.040" in rows[0]
+    assert "no-metadata" not in tables["accuracy-beauty"]

@@ -100,14 +100,19 @@ TRAINING_COLUMNS = [
 
 
 def accuracy(results: Path) -> dict[str, str]:
-    """One table per dataset folder holding model records (leave-one-out benchmark)."""
+    """One table per dataset folder holding model records (leave-one-out benchmark), and
+    one per dataset of ablations run like models (``results/ablations/<dataset>/``:
+    ``accuracy-ablations-<dataset>``)."""
     out = {}
-    for folder in sorted(p for p in results.iterdir() if p.is_dir()):
+    folders = [p for p in results.iterdir() if p.is_dir()]
+    folders += [p for p in (results / "ablations").glob("*") if p.is_dir()]
+    for folder in sorted(folders):
         files = _model_files(folder)
         if not files or folder.name in ("cold-start", "recbole", "explain", "distill"):
             continue
         rows = [(_label(p), read_record(p)) for p in files]
-        out[f"accuracy-{folder.name}"] = table(
+        name = folder.relative_to(results).as_posix().replace("/", "-")
+        out[f"accuracy-{name}"] = table(
             rows, [*METRIC_COLUMNS, *TRAINING_COLUMNS], "model (`results file`)"
         ) + source_line([folder], results.parent)
     return out
