@@ -12,9 +12,10 @@ the record lists every trial. With ``--seeds`` the search runs on the first seed
 chosen learning rate is rerun on the others; the record's ``test`` is then the mean over
 the seeds, ``test_sd`` their sample standard deviation, and ``seeds`` each seed's figures.
 Finished trials whose saved config matches are reused, and a trial cut off mid-run
-continues from its last checkpoint, so an interrupted search resumes. Each trial's record is also kept under
-``results/<dataset>/trials/<model>/``, beside the results it produced, so a search can be
-finished on another machine (or after its run folders are gone) from the committed files.
+continues from its last checkpoint, so an interrupted search resumes. Each trial's record
+is also kept under ``results/<dataset>/trials/<model>/``, beside the results it produced,
+so a search can be finished on another machine (or after its run folders are gone) from
+the committed files.
 """
 
 from __future__ import annotations
@@ -271,40 +272,40 @@ def _same_training(a: Any, b: Any, path: tuple[str, ...] = ()) -> bool:
     return bool(a == b)
 
 
-def _finished(trial: Trial) -> dict[str, Any] | None:
-    """The record of an earlier run of exactly this trial, if it finished: from its run
-    folder, or else from the copy kept among the results."""
+def _trains_as(trial: Trial, saved: dict[str, Any]) -> bool:
+    """Whether a run's saved config trains exactly what ``trial`` would."""
     from recllm.config import from_dict
     from recllm.recipes.train import TrainConfig
 
+    try:  # sections added to the config since the run are filled with their defaults
+        return _same_training(asdict(from_dict(TrainConfig, saved)), trial.config)
+    except ConfigError:
+        return False
+
+
+def _finished(trial: Trial) -> dict[str, Any] | None:
+    """The record of an earlier run of exactly this trial, if it finished: from its run
+    folder, or else from the copy kept among the results."""
     for path in (trial.output_dir / "results.json", trial.record_copy):
-        if not path.is_file():
-            continue
-        record: dict[str, Any] = json.loads(path.read_text())
-        try:  # sections added to the config since the run are filled with their defaults
-            saved = asdict(from_dict(TrainConfig, record.get("config", {})))
-        except ConfigError:
-            continue
-        if _same_training(saved, trial.config):
-            return record
+        if path.is_file():
+            record: dict[str, Any] = json.loads(path.read_text())
+            if _trains_as(trial, record.get("config", {})):
+                return record
     return None
 
 
 def _interrupted(trial: Trial) -> bool:
     """Whether ``trial``'s folder holds an unfinished run of exactly this trial with a
     checkpoint (a long search cut off by the end of a session picks up where it was)."""
-    from recllm.config import from_dict
     from recllm.recipes.run_folder import CHECKPOINTS
-    from recllm.recipes.train import TrainConfig
 
     saved = trial.output_dir / "config.json"
     if not saved.is_file() or not any((trial.output_dir / CHECKPOINTS).glob("epoch-*")):
         return False
     try:
-        config = asdict(from_dict(TrainConfig, json.loads(saved.read_text())))
-    except (ConfigError, json.JSONDecodeError):
+        return _trains_as(trial, json.loads(saved.read_text()))
+    except json.JSONDecodeError:
         return False
-    return _same_training(config, trial.config)
 
 
 def _record(name: str, trial: Trial) -> dict[str, Any]:
