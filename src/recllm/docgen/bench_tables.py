@@ -110,20 +110,11 @@ def data_benchmarks(results: Path) -> dict[str, str]:
         ],
         f"encoding {bf16['n_items']:,} item texts",
     ) + source_line([bf16_path], results.parent)
-    speed_path = results / "models" / "train_speed.json"
-    speed = read_record(speed_path)
-    after = {**speed["after"], "speedup": speed["speedup"]}
-    out["bench-train-speed"] = table(
-        [(f"before (`{speed['before_commit']}`)", speed["before"]), ("after", after)],
-        [
-            Column("best epoch s", "best_epoch_seconds", fmt=".1f"),
-            Column("speedup", "speedup", fmt=".2f", suffix="x"),
-            Column("loss after the epoch", lambda r: r["losses"][-1], fmt=".4f"),
-            Column("valid R@10", "valid/recall@10", fmt=".4f"),
-            Column("valid N@10", "valid/ndcg@10", fmt=".4f"),
-        ],
-        "code",
-    ) + source_line([speed_path], results.parent)
+    train_speed = results / "models" / "train_speed.json"
+    out["bench-train-speed"] = _speed_table(train_speed, "epoch", results.parent)
+    eval_speed = results / "models" / "eval_speed.json"
+    if eval_speed.is_file():
+        out["bench-eval-speed"] = _speed_table(eval_speed, "evaluation", results.parent)
     scale_path = results / "data" / "scale.json"
     scale = read_record(scale_path)
     out["bench-scale"] = table(
@@ -141,6 +132,25 @@ def data_benchmarks(results: Path) -> dict[str, str]:
         "step (synthetic ML-20M-sized data)",
     ) + source_line([scale_path], results.parent)
     return out
+
+
+def _speed_table(path: Path, timed: str, root: Path) -> str:
+    """``benchmarks/train_speed.py``'s before/after comparison; ``timed``: what it timed
+    (``epoch``, or ``evaluation`` with ``--evaluate``, which trains nothing)."""
+    speed = read_record(path)
+    after = {**speed["after"], "speedup": speed["speedup"]}
+    columns = [
+        Column(f"best {timed} s", f"best_{timed}_seconds", fmt=".1f"),
+        Column("speedup", "speedup", fmt=".2f", suffix="x"),
+    ]
+    if timed == "epoch":
+        columns.append(Column("loss after the epoch", lambda r: r["losses"][-1], fmt=".4f"))
+    columns += [
+        Column("valid R@10", "valid/recall@10", fmt=".4f"),
+        Column("valid N@10", "valid/ndcg@10", fmt=".4f"),
+    ]
+    rows = [(f"before (`{speed['before_commit']}`)", speed["before"]), ("after", after)]
+    return table(rows, columns, "code") + source_line([path], root)
 
 
 def serving(results: Path) -> dict[str, str]:

@@ -345,6 +345,12 @@ def distillation(results: Path) -> dict[str, str]:
     return out
 
 
+def _with_seeds(label: str, record: Record) -> str:
+    """``label``, saying over how many seeds when the record averages several."""
+    seeds = record.get("seeds")
+    return f"{label}, mean ± sd of {len(seeds)} seeds" if seeds and "test_sd" in record else label
+
+
 def headline(results: Path) -> dict[str, str]:
     """Per dataset: our model, the strongest baseline and the reference figures."""
     out = {}
@@ -398,10 +404,11 @@ def headline(results: Path) -> dict[str, str]:
                 )
             )
         columns = [
-            Column("R@10", "test/recall@10"),
-            Column("N@10", "test/ndcg@10"),
+            Column("R@10", _test_mean_sd("recall@10")),
+            Column("N@10", _test_mean_sd("ndcg@10")),
             text("results file", lambda r: f"`results/{r['file']}`" if r["file"] else "paper"),
         ]
+        rows = [(_with_seeds(label, record), record) for label, record in rows]
         out[f"headline-{dataset}"] = table(rows, columns, "model")
     return out
 
