@@ -166,3 +166,22 @@ def test_ablations_run_like_models_get_their_own_accuracy_table(tmp_path: Path) 
     rows = [r for r in tables["accuracy-ablations-beauty"].splitlines() if "no-metadata" in r]
     assert len(rows) == 1 and "0.100 ± 0.010" in rows[0] and "0.040" in rows[0]
     assert "no-metadata" not in tables["accuracy-beauty"]
+
+
+def test_ideas_show_the_settings_a_trial_changed_against_the_shipped_run() -> None:
+    """Read from the resolved configs, not the command line: a trial run when the
+    shipped config itself differed still shows what sets it apart from the shipped run."""
+    from recllm.docgen.tables import _settings_against
+
+    shipped = {
+        "config": {"trainer": {"lr": 0.001}},
+        "command": "recllm train c.yaml trainer.lr=0.001",
+    }
+    trial = {
+        "config": {"trainer": {"lr": 0.001, "epochs": 40, "num_threads": 1}},
+        "command": "recllm train c.yaml trainer.seed=0",
+    }
+    cell = _settings_against(shipped)
+    assert cell(trial) == "`trainer.epochs=40`"  # the thread count says how, not what
+    assert cell(shipped) == "`trainer.lr=0.001`"
+    assert _settings_against(None)(trial) == "`trainer.seed=0`"

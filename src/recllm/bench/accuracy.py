@@ -244,7 +244,7 @@ def _reseeded(trial: Trial, seed: int, name: str, args: argparse.Namespace) -> T
 
 # Settings that change how a run is executed, not what it learns, and values a run fills in
 # from its data and backbone (which the other settings already pin down).
-_IGNORED_KEYS = {
+NOT_TRAINING_KEYS = {
     ("output_dir",),
     ("data", "data_dir"),
     ("trainer", "num_threads"),
@@ -267,7 +267,7 @@ _IGNORED_KEYS = {
 def _same_training(a: Any, b: Any, path: tuple[str, ...] = ()) -> bool:
     """Whether two resolved configs train the same model (execution settings aside)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        keys = {k for k in set(a) | set(b) if (*path, k) not in _IGNORED_KEYS}
+        keys = {k for k in set(a) | set(b) if (*path, k) not in NOT_TRAINING_KEYS}
         return all(_same_training(a.get(k), b.get(k), (*path, k)) for k in keys)
     return bool(a == b)
 

@@ -7,6 +7,7 @@ collects them. Nothing here holds a figure: labels are words, numbers come from 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -424,6 +425,45 @@ def _changed_settings(record: Record) -> str:
     return " ".join(f"`{w}`" for w in settings)
 
 
+def _training_settings(record: Record) -> dict[str, Any]:
+    """A run's resolved config, flattened to ``section.key``, defaults filled in for
+    settings added since it ran, without what only says how it executed."""
+    from recllm.bench.accuracy import NOT_TRAINING_KEYS
+    from recllm.config import from_dict
+    from recllm.recipes.train import TrainConfig
+
+    flat: dict[str, Any] = {}
+
+    def walk(data: dict[str, Any], path: tuple[str, ...]) -> None:
+        for key, value in data.items():
+            if (*path, key) in NOT_TRAINING_KEYS:
+                continue
+            if isinstance(value, dict):
+                walk(value, (*path, key))
+            else:
+                flat[".".join((*path, key))] = value
+
+    walk(asdict(from_dict(TrainConfig, record.get("config", {}))), ())
+    return flat
+
+
+def _settings_against(base: Record | None) -> Callable[[Record], str]:
+    """The settings in which a run differs from ``base`` (the shipped config's run), or,
+    without one, the overrides on its command line."""
+    if base is None:
+        return _changed_settings
+    reference = _training_settings(base)
+
+    def cell(record: Record) -> str:
+        if record is base:
+            return _changed_settings(record)
+        settings = _training_settings(record)
+        changed = [f"{k}={v}" for k, v in settings.items() if reference.get(k) != v]
+        return " ".join(f"`{c}`" for c in changed)
+
+    return cell
+
+
 def _best_valid(metric: str) -> Callable[[Record], Any]:
     """A validation metric at the run's best epoch (the one its test figures come from)."""
 
@@ -445,11 +485,12 @@ def ideas(results: Path) -> dict[str, str]:
             ((f"`{p.stem}`", read_record(p)) for p in folder.glob("*.json")),
             key=lambda row: get(row[1], "valid_best/ndcg@10"),
         )
-        shipped = folder.parent / f"{OURS}.json"
-        rows = [(f"shipped config (`{OURS}`)", read_record(shipped))] if shipped.is_file() else []
+        shipped_path = folder.parent / f"{OURS}.json"
+        shipped = read_record(shipped_path) if shipped_path.is_file() else None
+        rows = [(f"shipped config (`{OURS}`)", shipped)] if shipped is not None else []
         rows += trials
         columns = [
-            text("settings changed", _changed_settings),
+            text("settings (the others' against the shipped run)", _settings_against(shipped)),
             Column("valid R@10", _best_valid("recall@10"), fmt=".4f"),
             Column("valid N@10", "valid_best/ndcg@10", fmt=".4f"),
             Column("best epoch", _best_epoch, fmt=""),
