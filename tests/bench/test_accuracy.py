@@ -325,16 +325,16 @@ def _flat(data: dict, prefix: str = "") -> dict:
 
 
 @pytest.mark.parametrize("name", ["amazon-beauty", "ml-100k"])
-def test_each_ablation_is_the_shipped_config_less_one_part(name: str) -> None:
+def test_each_ablation_and_idea_is_the_shipped_config_with_one_change(name: str) -> None:
     from recllm.bench.accuracy import MODELS, _resolved_config
     from recllm.config import from_dict
     from recllm.recipes.train import TrainConfig
 
     shipped_path = Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"
     shipped = _flat(_resolved_config(shipped_path, []))
-    ablations = [m for m in MODELS if m.startswith("ablation-")]
-    assert len(ablations) == 5
-    for model in ablations:
+    variants = [m for m in MODELS if m.startswith(("ablation-", "recllm-adapter-"))]
+    assert len(variants) == 6
+    for model in variants:
         spec = MODELS[model]
         assert spec is not None
         resolved = _resolved_config(shipped_path, list(spec.overrides))

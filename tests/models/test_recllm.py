@@ -100,6 +100,54 @@ def test_item_id_dropout_zeroes_whole_id_rows_in_training_only() -> None:
     assert torch.allclose(m.item_embeddings(), with_ids[:N_ITEMS])
 
 
+def test_learned_missing_id_stands_in_for_dropped_and_untrained_ids(tmp_path: Path) -> None:
+    """``missing_id: learned``: an item outside the training pool (a cold-start item)
+    and an ID dropped in a training step both take one trained vector; the record of
+    which items have IDs is saved with the weights and grows with the catalogue."""
+    m = model(missing_id="learned", item_id_dropout=0.5)
+    adapter = m.adapter
+    assert adapter.item_ids is not None and adapter.meta_pooled is not None
+    assert adapter.missing_id is not None and adapter.has_id is not None
+    cold = torch.tensor([4, 9])
+    m.training_items = torch.tensor([i for i in range(N_ITEMS) if i not in (4, 9)])
+    assert m.training_items is not None and len(m.training_items) == N_ITEMS - 2
+    with torch.no_grad():
+        adapter.missing_id.fill_(0.5)
+    metadata = adapter.meta_pooled(m.pooled)[:N_ITEMS]
+    with_ids = metadata + adapter.item_ids.weight[:N_ITEMS]
+    with_stand_in = metadata + 0.5
+
+    m.eval()
+    table = m.item_embeddings()
+    assert torch.allclose(table[cold], with_stand_in[cold])
+    warm = adapter.has_id[:N_ITEMS]
+    assert torch.allclose(table[warm], with_ids[warm])
+
+    m.train()
+    torch.manual_seed(1)
+    table = m.item_embeddings()
+    replaced = torch.isclose(table, with_stand_in).all(1)
+    assert bool(replaced[cold].all())
+    assert bool((replaced | torch.isclose(table, with_ids).all(1)).all())
+    assert int(replaced[warm].sum()) > 0  # some warm IDs dropped this step
+    items, weights, mask, targets = batch()
+    m(items, weights, mask, targets, loss="ce").loss.backward()
+    assert adapter.missing_id.grad is not None and adapter.missing_id.grad.abs().sum() > 0
+
+    m.save_pretrained(tmp_path / "adapter")
+    loaded = RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, encodings()).eval()
+    assert torch.equal(loaded.item_embeddings(), m.eval().item_embeddings())
+    new = ItemEncodings(
+        pooled=m.pooled[:1].clone(), tokens=m.meta_tokens[:1].clone(), token_mask=m.meta_mask[:1]
+    )
+    loaded.update_items(torch.tensor([N_ITEMS]), new)  # a new item with item 0's text
+    assert torch.allclose(loaded.item_embeddings()[N_ITEMS], with_stand_in[0], atol=1e-6)
+    with pytest.raises(ConfigError, match="missing_id must be one of"):
+        AdapterConfig(missing_id="mean")
+    with pytest.raises(ConfigError, match="missing_id 'learned' needs use_item_ids"):
+        AdapterConfig(missing_id="learned", use_item_ids=False)
+
+
 def test_text_initialised_ids_follow_the_item_texts() -> None:
     """``item_id_init: text``: the IDs start as whitened principal components of the
     pooled texts at the random start's scale, so near-identical texts start close."""

@@ -92,6 +92,8 @@ MODELS: dict[str, ModelSpec | None] = {
     ),
     "ablation-no-user-vector": ModelSpec("{dataset}.yaml", ("adapter.use_user_vector=false",)),
     "ablation-no-id-dropout": ModelSpec("{dataset}.yaml", ("adapter.item_id_dropout=0",)),
+    # Ideas not (yet) in the shipped config: it plus one change, to measure against it.
+    "recllm-adapter-missing-id": ModelSpec("{dataset}.yaml", ("adapter.missing_id=learned",)),
 }
 
 

@@ -71,6 +71,7 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
             "meta_mask", torch.cat([encodings.token_mask.bool(), pad_mask]), persistent=False
         )
         self.register_buffer("prompt_ids", self._tokenize_prompt(config.prompt), persistent=False)
+        self._training_items: torch.Tensor | None = None
         self._tables: CatalogueTables | None = None
 
     def _tokenize_prompt(self, prompt: str) -> torch.Tensor:
@@ -83,6 +84,17 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         if not ids:
             raise ConfigError(f"adapter.prompt {prompt!r} tokenizes to nothing")
         return torch.tensor(ids, dtype=torch.long)
+
+    @property
+    def training_items(self) -> torch.Tensor | None:
+        """Item ids a training loss may score (None: all). Setting it also tells the
+        adapter which items will have trained IDs (see ``AdapterConfig.missing_id``)."""
+        return self._training_items
+
+    @training_items.setter
+    def training_items(self, items: torch.Tensor | None) -> None:
+        self._training_items = items
+        self.adapter.mark_untrained(items)
 
     def train(self, mode: bool = True) -> RecLLMModel:
         super().train(mode)
@@ -104,8 +116,8 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
     def update_items(self, codes: torch.Tensor, encodings: ItemEncodings) -> None:
         """Set the metadata of the items ``codes`` from ``encodings`` (one row each), for
         catalogue updates without retraining. Codes from ``n_items`` on are new items and
-        grow the catalogue (they must follow on without gaps); a new item's ID embedding
-        is zero, so it is scored from its metadata alone, as a cold-start item is."""
+        grow the catalogue (they must follow on without gaps); a new item has no trained
+        ID (zero, or the learned stand-in), so it is scored as a cold-start item is."""
         codes = codes.long()
         n_new = max(int(codes.max()) + 1 - self.n_items, 0) if len(codes) else 0
         if n_new:
@@ -127,6 +139,8 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         self.pooled = grown(self.pooled)
         self.meta_tokens = grown(self.meta_tokens)
         self.meta_mask = grown(self.meta_mask)
+        if self.adapter.has_id is not None:  # a new item has no trained ID
+            self.adapter.has_id = grown(self.adapter.has_id)
         if self.adapter.item_ids is not None:
             weight = grown(self.adapter.item_ids.weight.detach())  # (N + n_new + 1, d_ids)
             self.adapter.item_ids = torch.nn.Embedding.from_pretrained(

@@ -16,6 +16,7 @@ CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 ITEM_ID_INITS = ("random", "text")
 ITEM_FUSIONS = ("sum", "null_space")
+MISSING_IDS = ("zero", "learned")
 
 
 @dataclass
@@ -36,6 +37,13 @@ class AdapterConfig:
             embedding starts as the whitened principal components of its pooled text
             embedding, at the random start's scale (LLMInit / LLM-ESR's initialisation),
             so items with similar texts start close; it trains as usual from there.
+        missing_id: what stands in for the ID embedding of an item that has none to
+            offer: one dropped by ``item_id_dropout`` in a training step, or one that
+            never trained (a cold-start split's held-out items, items added after
+            training). ``"zero"``: nothing, the item is its metadata alone (a never-trained
+            item keeps its small random start). ``"learned"``: one trained vector shared
+            by all such items, so their metadata-only scores can be calibrated against
+            items whose trained IDs add to theirs.
         item_fusion: how an item's ID and pooled text make its embedding. ``"sum"``: ID
             embedding + a trained projection of the text. ``"null_space"`` (AlphaFuse,
             SIGIR 2025): the text's top ``d_model - id_dims`` principal components,
@@ -71,6 +79,7 @@ class AdapterConfig:
     use_item_ids: bool = True
     item_id_dropout: float = 0.0
     item_id_init: str = "random"
+    missing_id: str = "zero"
     item_fusion: str = "sum"
     id_dims: int = 64
     text_alignment: float = 0.0
@@ -110,6 +119,15 @@ class AdapterConfig:
             )
         if self.item_id_init == "text" and not self.use_item_ids:
             problems.append("item_id_init 'text' needs use_item_ids on (there are no IDs)")
+        if self.missing_id not in MISSING_IDS:
+            problems.append(
+                f"missing_id must be one of {list(MISSING_IDS)}, got {self.missing_id!r}"
+            )
+        if self.missing_id == "learned" and not (self.use_item_ids and self.use_metadata):
+            problems.append(
+                "missing_id 'learned' needs use_item_ids and use_metadata on (it stands in for "
+                "the ID of an item known by its metadata alone)"
+            )
         problems += self.fusion_problems()
         if self.text_alignment < 0 or self.alignment_temperature <= 0:
             problems.append(

@@ -92,6 +92,8 @@ class RecAdapter(nn.Module):
     (N + 1, M, H_meta) and ``meta_mask`` (N + 1, M), whose last row is the padding item.
     """
 
+    has_id: torch.Tensor | None  # (N + 1,) bool, under ``missing_id: learned`` only
+
     def __init__(self, config: AdapterConfig) -> None:
         super().__init__()
         if config.n_items < 1 or config.backbone_hidden < 1:
@@ -105,12 +107,18 @@ class RecAdapter(nn.Module):
         d = config.d_model
         self.pad_id = config.n_items
         null_space = config.item_fusion == "null_space"
+        id_width = config.id_dims if null_space else d
         self.item_ids = (
-            nn.Embedding(
-                config.n_items + 1, config.id_dims if null_space else d, padding_idx=self.pad_id
-            )
+            nn.Embedding(config.n_items + 1, id_width, padding_idx=self.pad_id)
             if config.use_item_ids
             else None
+        )
+        learned = config.missing_id == "learned"
+        # the stand-in for an absent ID, and which items have a trained one (saved with
+        # the weights: serving must know which items never trained)
+        self.missing_id = nn.Parameter(torch.zeros(id_width)) if learned else None
+        self.register_buffer(
+            "has_id", torch.ones(config.n_items + 1, dtype=torch.bool) if learned else None
         )
         self.meta_pooled = (
             nn.Linear(config.meta_dim, d) if config.use_metadata and not null_space else None
@@ -164,7 +172,7 @@ class RecAdapter(nn.Module):
 
     def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) embedding of every item (the last row is padding)."""
-        ids = self._dropped_ids(self.item_ids.weight) if self.item_ids is not None else None
+        ids = self._id_rows() if self.item_ids is not None else None
         if self.text_space is not None:
             assert pooled is not None and ids is not None, "null_space fuses text and IDs"
             text = self.text_space(pooled)
@@ -191,15 +199,40 @@ class RecAdapter(nn.Module):
         forward = nn.functional.cross_entropy(logits, labels)
         return (forward + nn.functional.cross_entropy(logits.T, labels)) / 2
 
-    def _dropped_ids(self, ids: torch.Tensor) -> torch.Tensor:
-        """In training, whole ID rows zeroed with probability ``item_id_dropout`` and not
-        rescaled: a dropped item looks like one never trained, whose ID embedding stays
-        near its small initial values."""
+    def _id_rows(self) -> torch.Tensor:
+        """(N + 1, d_ids) the ID embedding each item is scored with. In training, whole
+        rows are dropped with probability ``item_id_dropout`` (not rescaled), so a dropped
+        item looks like one that never trained; a dropped or never-trained item gets the
+        ``missing_id`` stand-in (zero: its row as it is, near its small initial values)."""
+        assert self.item_ids is not None
+        ids = self.item_ids.weight
         rate = self.config.item_id_dropout
-        if not (self.training and rate):
-            return ids
-        keep = torch.rand(ids.shape[0], 1, device=ids.device) >= rate
-        return ids * keep.to(ids.dtype)
+        kept = (
+            torch.rand(ids.shape[0], 1, device=ids.device) >= rate
+            if self.training and rate
+            else None
+        )
+        if self.missing_id is None:
+            return ids if kept is None else ids * kept.to(ids.dtype)
+        assert self.has_id is not None  # kept whenever missing_id is learned
+        has_id = self.has_id.unsqueeze(-1)  # (N + 1, 1)
+        if kept is not None:
+            has_id = has_id & kept
+        return torch.where(has_id, ids, self.missing_id.to(ids.dtype))
+
+    @torch.no_grad()
+    def mark_untrained(self, trained: torch.Tensor | None) -> None:
+        """Record which items have a trained ID: those in ``trained`` (ids; None: all).
+        Only ``missing_id: learned`` keeps the record; the padding row counts as trained
+        so that it stays zero."""
+        if self.has_id is None:
+            return
+        if trained is None:
+            self.has_id.fill_(True)
+            return
+        self.has_id.fill_(False)
+        self.has_id[trained.long().to(self.has_id.device)] = True
+        self.has_id[self.pad_id] = True
 
     def encode(
         self,
