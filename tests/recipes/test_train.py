@@ -10,10 +10,12 @@ import pytest
 import torch
 import yaml
 from helpers import save_tiny_bert, write_toy_movielens
+from safetensors.torch import load_file
 
 from recllm.cli import main
 from recllm.config import apply_overrides, from_dict, load_yaml, to_dict
 from recllm.errors import ConfigError
+from recllm.models.adapter.config import WEIGHTS_NAME
 from recllm.recipes.checkpoint import latest_checkpoint
 from recllm.recipes.train import TrainConfig, TrainRecipe
 
@@ -265,6 +267,30 @@ def test_cold_start_items_stay_out_of_training(tmp_path: Path) -> None:
     moved = (after - before).abs().sum(1) > 0
     assert not moved[torch.from_numpy(cold)].any()
     assert moved[pool].all()
+    recipe.cleanup()
+
+
+def test_a_learned_missing_id_stands_in_for_the_cold_start_items(tmp_path: Path) -> None:
+    """``adapter.missing_id: learned`` on a cold-start split: exactly the held-out items
+    are marked as having no trained ID, the stand-in trains (from the dropped IDs), and
+    the saved weights carry the mark for serving."""
+    config = toy_config(tmp_path, "cold-lm", epochs=1, loss="ce")
+    config.adapter.missing_id = "learned"
+    config.adapter.item_id_dropout = 0.5
+    config.data.split.protocol = "cold_start"
+    config.data.split.cold_share = 0.2
+    recipe = TrainRecipe(config)
+    recipe.setup()
+    adapter = recipe.model.adapter
+    assert adapter.has_id is not None and adapter.missing_id is not None
+    n_items = recipe.split.n_items
+    untrained = torch.nonzero(~adapter.has_id[:n_items]).squeeze(1)
+    assert len(untrained) and set(untrained.tolist()) == set(recipe.split.cold_items.tolist())
+    before = adapter.missing_id.detach().clone()
+    recipe.train()
+    assert not torch.equal(adapter.missing_id.detach(), before)
+    saved = load_file(str(Path(config.output_dir) / "best" / WEIGHTS_NAME))
+    assert torch.equal(saved["has_id"], adapter.has_id)
     recipe.cleanup()
 
 
