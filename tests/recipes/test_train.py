@@ -246,6 +246,15 @@ def test_early_stop_survives_resume(tmp_path: Path) -> None:
     assert again.state["epoch"] == stopped.state["epoch"]
 
 
+def cold_start_recipe(config: TrainConfig) -> TrainRecipe:
+    """``config`` on a cold-start split holding out a fifth of the items, set up."""
+    config.data.split.protocol = "cold_start"
+    config.data.split.cold_share = 0.2
+    recipe = TrainRecipe(config)
+    recipe.setup()
+    return recipe
+
+
 def test_cold_start_items_stay_out_of_training(tmp_path: Path) -> None:
     """On a cold-start split the held-out items are never scored by the training loss,
     so the ID embeddings of the items training never saw do not move."""
@@ -253,10 +262,7 @@ def test_cold_start_items_stay_out_of_training(tmp_path: Path) -> None:
     config.model = "sasrec"
     config.sasrec.d_model = 16
     config.sasrec.max_len = 8
-    config.data.split.protocol = "cold_start"
-    config.data.split.cold_share = 0.2
-    recipe = TrainRecipe(config)
-    recipe.setup()
+    recipe = cold_start_recipe(config)
     cold = recipe.split.cold_items
     pool = recipe.model.training_items
     assert len(cold) and pool is not None
@@ -277,10 +283,7 @@ def test_a_learned_missing_id_stands_in_for_the_cold_start_items(tmp_path: Path)
     config = toy_config(tmp_path, "cold-lm", epochs=1, loss="ce")
     config.adapter.missing_id = "learned"
     config.adapter.item_id_dropout = 0.5
-    config.data.split.protocol = "cold_start"
-    config.data.split.cold_share = 0.2
-    recipe = TrainRecipe(config)
-    recipe.setup()
+    recipe = cold_start_recipe(config)
     adapter = recipe.model.adapter
     assert adapter.has_id is not None and adapter.missing_id is not None
     n_items = recipe.split.n_items
