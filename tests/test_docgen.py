@@ -168,6 +168,33 @@ def test_ablations_run_like_models_get_their_own_accuracy_table(tmp_path: Path) 
     assert "no-metadata" not in tables["accuracy-beauty"]
 
 
+def test_students_of_another_teacher_show_each_variant_over_its_seeds(tmp_path: Path) -> None:
+    from recllm.docgen.tables import _variants_over_seeds
+
+    def record(seed: int, valid: float, recall: float) -> dict:
+        return {
+            "seed": seed,
+            "valid_best": {"ndcg@10": valid, "epoch": 10},
+            "test": {"recall@10": recall, "ndcg@10": recall / 2},
+            "epochs_run": 20,
+            "git_commit": "abc",
+        }
+
+    runs = {"wide": (0, 0.10, 0.20), "wide-seed-1": (1, 0.12, 0.22), "wide-seed-2": (2, 0.14, 0.18)}
+    runs |= {"alone": (0, 0.05, 0.15)}
+    for stem, figures in runs.items():
+        (tmp_path / f"{stem}.json").write_text(json.dumps(record(*figures)))
+    rows = dict(_variants_over_seeds(tmp_path))
+    assert sorted(rows) == ["`alone`", "`wide`, 3 seeds"]
+    wide = rows["`wide`, 3 seeds"]
+    assert wide["valid_best"]["ndcg@10"] == pytest.approx(0.12)
+    assert wide["valid_best_sd"]["ndcg@10"] == pytest.approx(0.02)
+    assert wide["test"]["recall@10"] == pytest.approx(0.20)
+    assert wide["test_sd"]["recall@10"] == pytest.approx(0.02)
+    assert [s["seed"] for s in wide["seeds"]] == [0, 1, 2]
+    assert rows["`alone`"]["test"]["recall@10"] == 0.15 and "test_sd" not in rows["`alone`"]
+
+
 def test_ideas_show_the_settings_a_trial_changed_against_the_shipped_run() -> None:
     """Read from the resolved configs, not the command line: a trial run when the
     shipped config itself differed still shows what sets it apart from the shipped run."""

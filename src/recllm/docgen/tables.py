@@ -6,11 +6,15 @@ collects them. Nothing here holds a figure: labels are words, numbers come from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from recllm.bench.accuracy import seed_summary
 from recllm.docgen.bench_tables import data_benchmarks, routing, serving
 from recllm.docgen.markdown import (
     DATASET_LABELS,
@@ -27,11 +31,12 @@ from recllm.docgen.scale_tables import scale_tables
 from recllm.report import PUBLISHED_ANCHORS
 
 
-def _test_mean_sd(metric: str) -> Callable[[Record], Any]:
-    """A test metric; "mean ± sd" when the record averages several seeds."""
+def _test_mean_sd(metric: str, section: str = "test") -> Callable[[Record], Any]:
+    """A metric of ``section`` (test, or valid_best); "mean ± sd" when the record
+    averages several seeds."""
 
     def cell(record: Record) -> Any:
-        value, sd = get(record, f"test/{metric}"), get(record, f"test_sd/{metric}")
+        value, sd = get(record, f"{section}/{metric}"), get(record, f"{section}_sd/{metric}")
         if value is None or sd is None:
             return value
         return f"{value:.3f} ± {sd:.3f}"
@@ -338,12 +343,39 @@ def distillation(results: Path) -> dict[str, str]:
         "distill": table(rows, columns, "model") + source,
         "distill-targets": table(targets, target_columns, "dataset") + source,
     }
+    columns = [Column("valid N@10", _test_mean_sd("ndcg@10", "valid_best")), *METRIC_COLUMNS]
     for folder in sorted((results / "distill" / "runs").iterdir()):
         runs = [(f"`{p.stem}`", read_record(p)) for p in sorted(folder.glob("*.json"))]
-        out[f"distill-ablations-{folder.name}"] = table(
-            runs, [Column("valid N@10", "valid_best/ndcg@10"), *METRIC_COLUMNS], "variant"
+        out[f"distill-ablations-{folder.name}"] = table(runs, columns, "variant") + source_line(
+            [folder], results.parent
+        )
+    # students of another teacher run: results/distill/teacher-<name>/<dataset>/
+    for folder in sorted((results / "distill").glob("teacher-*/*")):
+        out[f"distill-{folder.parent.name}-{folder.name}"] = table(
+            _variants_over_seeds(folder), columns, "variant"
         ) + source_line([folder], results.parent)
     return out
+
+
+def _variants_over_seeds(folder: Path) -> list[tuple[str, Record]]:
+    """One row per variant of the run records in ``folder``: ``<variant>-seed-<n>.json``
+    is another seed of ``<variant>.json``, and a variant run on several seeds shows the
+    mean ± sd of its test and best validation figures."""
+    groups: dict[str, list[Record]] = {}
+    for path in sorted(folder.glob("*.json")):
+        groups.setdefault(re.sub(r"-seed-\d+$", "", path.stem), []).append(read_record(path))
+    rows: list[tuple[str, Record]] = []
+    for variant, records in groups.items():
+        if len(records) == 1:
+            rows.append((f"`{variant}`", records[0]))
+            continue
+        records = sorted(records, key=lambda r: int(r["seed"]))
+        summary = seed_summary([int(r["seed"]) for r in records], records)
+        valid = np.array([r["valid_best"]["ndcg@10"] for r in records])
+        summary["valid_best"] = {"ndcg@10": float(valid.mean())}
+        summary["valid_best_sd"] = {"ndcg@10": float(valid.std(ddof=1))}
+        rows.append((f"`{variant}`, {len(records)} seeds", summary))
+    return rows
 
 
 def _with_seeds(label: str, record: Record) -> str:
