@@ -212,3 +212,33 @@ def test_ideas_show_the_settings_a_trial_changed_against_the_shipped_run() -> No
     assert cell(trial) == "`trainer.epochs=40`"  # the thread count says how, not what
     assert cell(shipped) == "`trainer.lr=0.001`"
     assert _settings_against(None)(trial) == "`trainer.seed=0`"
+
+
+def test_ideas_trained_by_hand_and_by_the_benchmark_share_one_table(tmp_path: Path) -> None:
+    from recllm.docgen.tables import ideas
+
+    def record(lr: float, valid: float) -> dict:
+        return {
+            "config": {"trainer": {"lr": lr}},
+            "command": "recllm train c.yaml",
+            "valid_best": {"ndcg@10": valid, "epoch": 4},
+            "epochs_run": 4,
+        }
+
+    (tmp_path / "beauty" / "ideas").mkdir(parents=True)
+    (tmp_path / "ideas" / "beauty").mkdir(parents=True)
+    (tmp_path / "beauty" / "recllm-adapter.json").write_text(json.dumps(record(0.001, 0.05)))
+    (tmp_path / "beauty" / "ideas" / "by-hand.json").write_text(json.dumps(record(0.002, 0.06)))
+    bench = tmp_path / "ideas" / "beauty" / "recllm-adapter-lora.json"
+    bench.write_text(json.dumps(record(0.003, 0.04)))
+    tables = ideas(tmp_path)
+    assert list(tables) == ["ideas-beauty"]
+    lines = tables["ideas-beauty"].splitlines()
+    rows = lines[2:5]  # below the header and its rule, by validation NDCG@10
+    assert [r.split("|")[1].strip() for r in rows] == [
+        "shipped config (`recllm-adapter`)",
+        "`recllm-adapter-lora`",
+        "`by-hand`",
+    ]
+    assert "`trainer.lr=0.003`" in rows[1] and "0.0400" in rows[1]
+    assert "beauty/ideas" in lines[-1] and "ideas/beauty" in lines[-1]

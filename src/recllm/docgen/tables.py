@@ -510,14 +510,21 @@ def _best_valid(metric: str) -> Callable[[Record], Any]:
 
 
 def ideas(results: Path) -> dict[str, str]:
-    """Issue 26's ideas on validation, one seed each, beside the shipped config's run."""
+    """Issue 26's ideas on validation, one seed each, beside the shipped config's run:
+    trained by hand (``results/<dataset>/ideas/``) or as models of ``recllm bench
+    accuracy`` (``--results-dir results/ideas``: ``results/ideas/<dataset>/``)."""
     out = {}
-    for folder in sorted(results.glob("*/ideas")):
+    folders: dict[str, list[Path]] = {}
+    for folder in [*results.glob("*/ideas"), *(results / "ideas").glob("*")]:
+        dataset = folder.parent.name if folder.name == "ideas" else folder.name
+        if folder.is_dir():
+            folders.setdefault(dataset, []).append(folder)
+    for dataset, found in sorted(folders.items()):
         trials = sorted(
-            ((f"`{p.stem}`", read_record(p)) for p in folder.glob("*.json")),
+            ((f"`{p.stem}`", read_record(p)) for folder in found for p in folder.glob("*.json")),
             key=lambda row: get(row[1], "valid_best/ndcg@10"),
         )
-        shipped_path = folder.parent / f"{OURS}.json"
+        shipped_path = results / dataset / f"{OURS}.json"
         shipped = read_record(shipped_path) if shipped_path.is_file() else None
         rows = [(f"shipped config (`{OURS}`)", shipped)] if shipped is not None else []
         rows += trials
@@ -528,8 +535,8 @@ def ideas(results: Path) -> dict[str, str]:
             Column("best epoch", _best_epoch, fmt=""),
             text("commit", lambda r: str(r.get("git_commit", ""))[:7]),
         ]
-        out[f"ideas-{folder.parent.name}"] = table(rows, columns, "run (`file`)") + source_line(
-            [folder], results.parent
+        out[f"ideas-{dataset}"] = table(rows, columns, "run (`file`)") + source_line(
+            sorted(found), results.parent
         )
     return out
 
