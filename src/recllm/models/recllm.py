@@ -94,7 +94,7 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
     @training_items.setter
     def training_items(self, items: torch.Tensor | None) -> None:
         self._training_items = items
-        self.adapter.mark_untrained(items)
+        self.adapter.mark_trained_ids(items)
 
     def train(self, mode: bool = True) -> RecLLMModel:
         super().train(mode)

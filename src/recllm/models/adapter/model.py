@@ -221,7 +221,7 @@ class RecAdapter(nn.Module):
         return torch.where(has_id, ids, self.missing_id.to(ids.dtype))
 
     @torch.no_grad()
-    def mark_untrained(self, trained: torch.Tensor | None) -> None:
+    def mark_trained_ids(self, trained: torch.Tensor | None) -> None:
         """Record which items have a trained ID: those in ``trained`` (ids; None: all).
         Only ``missing_id: learned`` keeps the record; the padding row counts as trained
         so that it stays zero."""
