@@ -368,19 +368,21 @@ def _search(
     return dict(chosen["test"])
 
 
+def mean_sd(figures: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """The mean and the sample standard deviation of each figure the seeds' dicts share."""
+    import numpy as np
+
+    metrics = sorted(set.intersection(*(set(f) for f in figures)))
+    values = {m: np.array([f[m] for f in figures], dtype=float) for m in metrics}
+    return (  # counts (a group's users) are the same on every seed and stay counts
+        {m: int(v[0]) if m.startswith("n_") else float(v.mean()) for m, v in values.items()},
+        {m: float(v.std(ddof=1)) for m, v in values.items()},
+    )
+
+
 def seed_summary(seeds: list[int], records: list[dict[str, Any]]) -> dict[str, Any]:
     """``test`` as the mean over the seeds' runs, ``test_sd`` the sample standard
     deviation, and each seed's test and best validation figures under ``seeds``."""
-    import numpy as np
-
-    def mean_sd(figures: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-        metrics = sorted(set.intersection(*(set(f) for f in figures)))
-        values = {m: np.array([f[m] for f in figures], dtype=float) for m in metrics}
-        return (  # counts (a group's users) are the same on every seed and stay counts
-            {m: int(v[0]) if m.startswith("n_") else float(v.mean()) for m, v in values.items()},
-            {m: float(v.std(ddof=1)) for m, v in values.items()},
-        )
-
     test, test_sd = mean_sd([r["test"] for r in records])
     summary: dict[str, Any] = {"test": test, "test_sd": test_sd}
     groups = sorted(set.intersection(*(set(r.get("test_groups", {})) for r in records)))

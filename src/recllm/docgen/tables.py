@@ -12,9 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from recllm.bench.accuracy import seed_summary
+from recllm.bench.accuracy import mean_sd, seed_summary
 from recllm.docgen.bench_tables import data_benchmarks, routing, serving
 from recllm.docgen.markdown import (
     DATASET_LABELS,
@@ -31,7 +29,7 @@ from recllm.docgen.scale_tables import scale_tables
 from recllm.report import PUBLISHED_ANCHORS
 
 
-def _test_mean_sd(metric: str, section: str = "test") -> Callable[[Record], Any]:
+def _mean_sd_cell(metric: str, section: str = "test") -> Callable[[Record], Any]:
     """A metric of ``section`` (test, or valid_best); "mean ± sd" when the record
     averages several seeds."""
 
@@ -45,10 +43,10 @@ def _test_mean_sd(metric: str, section: str = "test") -> Callable[[Record], Any]
 
 
 METRIC_COLUMNS = [
-    Column("R@10", _test_mean_sd("recall@10")),
-    Column("N@10", _test_mean_sd("ndcg@10")),
-    Column("R@20", _test_mean_sd("recall@20")),
-    Column("N@20", _test_mean_sd("ndcg@20")),
+    Column("R@10", _mean_sd_cell("recall@10")),
+    Column("N@10", _mean_sd_cell("ndcg@10")),
+    Column("R@20", _mean_sd_cell("recall@20")),
+    Column("N@20", _mean_sd_cell("ndcg@20")),
 ]
 # Words for the results files' names; a file without one is shown by its name.
 MODEL_LABELS = {
@@ -343,7 +341,7 @@ def distillation(results: Path) -> dict[str, str]:
         "distill": table(rows, columns, "model") + source,
         "distill-targets": table(targets, target_columns, "dataset") + source,
     }
-    columns = [Column("valid N@10", _test_mean_sd("ndcg@10", "valid_best")), *METRIC_COLUMNS]
+    columns = [Column("valid N@10", _mean_sd_cell("ndcg@10", "valid_best")), *METRIC_COLUMNS]
     for folder in sorted((results / "distill" / "runs").iterdir()):
         runs = [(f"`{p.stem}`", read_record(p)) for p in sorted(folder.glob("*.json"))]
         out[f"distill-ablations-{folder.name}"] = table(runs, columns, "variant") + source_line(
@@ -371,9 +369,9 @@ def _variants_over_seeds(folder: Path) -> list[tuple[str, Record]]:
             continue
         records = sorted(records, key=lambda r: int(r["seed"]))
         summary = seed_summary([int(r["seed"]) for r in records], records)
-        valid = np.array([r["valid_best"]["ndcg@10"] for r in records])
-        summary["valid_best"] = {"ndcg@10": float(valid.mean())}
-        summary["valid_best_sd"] = {"ndcg@10": float(valid.std(ddof=1))}
+        summary["valid_best"], summary["valid_best_sd"] = mean_sd(
+            [r["valid_best"] for r in records]
+        )
         rows.append((f"`{variant}`, {len(records)} seeds", summary))
     return rows
 
@@ -437,8 +435,8 @@ def headline(results: Path) -> dict[str, str]:
                 )
             )
         columns = [
-            Column("R@10", _test_mean_sd("recall@10")),
-            Column("N@10", _test_mean_sd("ndcg@10")),
+            Column("R@10", _mean_sd_cell("recall@10")),
+            Column("N@10", _mean_sd_cell("ndcg@10")),
             text("results file", lambda r: f"`results/{r['file']}`" if r["file"] else "paper"),
         ]
         rows = [(_with_seeds(label, record), record) for label, record in rows]
@@ -515,10 +513,10 @@ def ideas(results: Path) -> dict[str, str]:
     accuracy`` (``--results-dir results/ideas``: ``results/ideas/<dataset>/``)."""
     out = {}
     folders: dict[str, list[Path]] = {}
-    for folder in [*results.glob("*/ideas"), *(results / "ideas").glob("*")]:
-        dataset = folder.parent.name if folder.name == "ideas" else folder.name
-        if folder.is_dir():
-            folders.setdefault(dataset, []).append(folder)
+    for folder in results.glob("*/ideas/"):
+        folders.setdefault(folder.parent.name, []).append(folder)
+    for folder in (results / "ideas").glob("*/"):
+        folders.setdefault(folder.name, []).append(folder)
     for dataset, found in sorted(folders.items()):
         trials = sorted(
             ((f"`{p.stem}`", read_record(p)) for folder in found for p in folder.glob("*.json")),
