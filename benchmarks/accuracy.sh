@@ -2,9 +2,8 @@
 # Every accuracy row of docs/accuracy.md's comparison with SASRec-CE, from a fresh clone
 # (2-core CPU): two lanes of one thread each, side by side. Each model's learning rate is
 # searched on seed 0 (0.5x, 1x, 2x its config's) and rerun on seeds 1 and 2; ideas not yet
-# adopted (the backbone tuned by LoRA or in full) run once at that rate; the Beauty
-# ablations run over the same seeds at it; the cold-start split and
-# ML-1M (the costliest) run once, to early stopping.
+# adopted run once at that rate; the Beauty ablations run over the same seeds at it; the
+# cold-start split and ML-1M (the costliest) run once, to early stopping.
 #
 # Days of CPU in all (a Beauty RecLLM-Adapter run alone takes about an hour). Every step
 # resumes: finished trials are reused from their run folders or from the records kept
@@ -24,8 +23,11 @@ lane_recllm() {
         "${ONE_THREAD[@]}"
     local lr
     lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/recllm-adapter.json'))['config']['trainer']['lr'])")
-    # ideas not yet adopted, one seed at the searched rate, judged on validation
-    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-lora \
+    # ideas not yet adopted, one seed at the searched rate, judged on validation: the
+    # cheap ones (text-initialised IDs, AlphaFuse's null space, text alignment) first,
+    # then the backbone tuned by LoRA or in full
+    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-text-init \
+        recllm-adapter-null-space recllm-adapter-text-alignment recllm-adapter-lora \
         recllm-adapter-full-backbone --seeds 0 --runs-dir runs/ideas-bench \
         --results-dir results/ideas --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
     # Beauty ablations over the same seeds, at the full model's searched rate

@@ -94,6 +94,9 @@ MODELS: dict[str, ModelSpec | None] = {
     "ablation-no-id-dropout": ModelSpec("{dataset}.yaml", ("adapter.item_id_dropout=0",)),
     # Ideas not (yet) in the shipped config: it plus one change, to measure against it.
     "recllm-adapter-missing-id": ModelSpec("{dataset}.yaml", ("adapter.missing_id=learned",)),
+    "recllm-adapter-text-init": ModelSpec("{dataset}.yaml", ("adapter.item_id_init=text",)),
+    "recllm-adapter-null-space": ModelSpec("{dataset}.yaml", ("adapter.item_fusion=null_space",)),
+    "recllm-adapter-text-alignment": ModelSpec("{dataset}.yaml", ("adapter.text_alignment=0.1",)),
     "recllm-adapter-lora": ModelSpec("{dataset}.yaml", ("backbone.finetune=lora",)),
     "recllm-adapter-full-backbone": ModelSpec(
         "{dataset}.yaml", ("backbone.finetune=full", "trainer.backbone_lr=1e-4")
