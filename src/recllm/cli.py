@@ -486,6 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
         "times each factor (e.g. 0.5 1 2); the best validation NDCG@10 is kept",
     )
     bench.add_argument(
+        "--extend-edges",
+        type=int,
+        default=0,
+        metavar="N",
+        help="accuracy: when the best rate is the lowest or highest tried, try one more step "
+        "past it (the grid's ratio at that end), up to N steps (default 0: never)",
+    )
+    bench.add_argument(
         "--seeds",
         nargs="+",
         type=int,

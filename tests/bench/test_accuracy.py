@@ -235,6 +235,42 @@ def test_seeds_rerun_the_chosen_rate_and_report_mean_and_sd(
     assert "--seeds must be distinct" in capsys.readouterr().err
 
 
+def test_a_grid_is_extended_past_the_end_where_its_best_rate_lies() -> None:
+    from recllm.bench.accuracy import _beyond_edge
+
+    assert _beyond_edge([0.5, 1.0, 2.0], 1.0) is None  # inside: the search is done
+    assert _beyond_edge([0.5, 1.0, 2.0], 0.5) == 0.25  # one step of the grid's own ratio
+    assert _beyond_edge([0.5, 1.0, 2.0], 2.0) == 4.0
+    assert _beyond_edge([0.25, 0.5, 1.0, 2.0], 0.25) == 0.125
+    assert _beyond_edge([1.0], 1.0) is None  # one rate is no grid
+
+
+def test_lr_search_extends_past_an_edge_best_and_warns_when_it_may_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Of two rates the better is always at an end: without --extend-edges the search
+    says so; with it, the next rate past that end is tried and the best of all three kept."""
+    argv, results = bench_argv(tmp_path)
+    search = [*argv, "--models", "sasrec-ce", "--lr-factors", "0.01", "0.1"]
+    assert main(search) == 0
+    assert "is at an end of the rates tried" in caplog.text
+    two = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())["search"]
+    low, high = (t["valid_ndcg@10"] for t in two["trials"])  # lr 1e-4, 1e-3
+    expected_extra = "trainer.lr=1e-05" if low >= high else "trainer.lr=0.01"
+
+    assert main([*search, "--extend-edges", "1"]) == 0
+    record = json.loads((results / "ml-toy" / "sasrec-ce.json").read_text())
+    trials = record["search"]["trials"]
+    assert len(trials) == 3 and expected_extra in [t["overrides"] for t in trials]
+    rates = [float(t["overrides"].split("=")[1]) for t in trials]
+    assert rates == sorted(rates)  # listed in grid order
+    best = max(trials, key=lambda t: t["valid_ndcg@10"])
+    assert record["search"]["chosen"] == best["overrides"]
+    assert "searched past it, up to 1 steps" in record["search"]["rule"]
+    assert main([*search, "--extend-edges", "-1"]) == 2
+    assert "--extend-edges must be >= 0" in capsys.readouterr().err
+
+
 def test_lr_search_rejects_non_positive_factors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

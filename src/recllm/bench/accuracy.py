@@ -8,7 +8,9 @@ are evaluated in this process. A summary table is printed at the end.
 With ``--lr-factors`` every trained model gets the same search budget: one run per factor
 with the learning rate of its config scaled by it; the run with the best validation
 NDCG@10 is the model's result (its test figures were never looked at to choose it), and
-the record lists every trial. With ``--seeds`` the search runs on the first seed and the
+the record lists every trial. With ``--extend-edges N`` a best rate at an end of the grid
+is searched past that end, up to N more runs, by the same rule for every model. With
+``--seeds`` the search runs on the first seed and the
 chosen learning rate is rerun on the others; the record's ``test`` is then the mean over
 the seeds, ``test_sd`` their sample standard deviation, and ``seeds`` each seed's figures.
 Finished trials whose saved config matches are reused, and a trial cut off mid-run
@@ -165,12 +167,12 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         raise ConfigError(f"--seeds must be distinct and >= 0, got {seeds}")
     if seeds and not factors:
         factors = [1.0]  # the config's learning rate, as a one-point search
+    if getattr(args, "extend_edges", 0) < 0:
+        raise ConfigError(f"--extend-edges must be >= 0, got {args.extend_edges}")
     # every config is checked before the first hour of training
-    trained = {name: spec for name in args.models if (spec := MODELS[name]) is not None}
-    plans = {
-        name: _trials(name, spec, args, factors, seeds[0] if seeds else None)
-        for name, spec in trained.items()
-    }
+    for name in args.models:
+        if (spec := MODELS[name]) is not None:
+            _trials(name, spec, args, factors or [1.0])
     results: dict[str, dict[str, float]] = {}
     for name in args.models:
         spec = MODELS[name]
@@ -182,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 "test"
             ]
         else:
-            results[name] = _search(name, plans[name], args, seeds)
+            results[name] = _search(name, factors, args, seeds)
     return results
 
 
@@ -215,8 +217,7 @@ def _trials(
     """The search's runs for one model: its config's learning rate (and the backbone's,
     when it has its own) times each factor; with ``seed``, all on that seed."""
     config = config_path(name, spec, args.dataset, args)
-    base = [*spec.overrides, *args.set]
-    trainer = _resolved_config(config, base)["trainer"]
+    trainer = _resolved_config(config, [*spec.overrides, *args.set])["trainer"]
     lr, backbone_lr = trainer["lr"], trainer["backbone_lr"]
     trials = []
     for factor in factors:
@@ -227,6 +228,16 @@ def _trials(
             overrides += (f"trainer.seed={seed}",)
         trials.append(_trial(name, spec, args, overrides, f"lr-{lr * factor:.6g}"))
     return trials
+
+
+def _beyond_edge(factors: list[float], best: float) -> float | None:
+    """The next factor past the end of ``factors`` (sorted) where ``best`` lies, one step
+    of the grid's own ratio at that end; None when ``best`` is inside the grid."""
+    if len(factors) < 2 or factors[0] < best < factors[-1]:
+        return None
+    if best == factors[0]:
+        return factors[0] * factors[0] / factors[1]
+    return factors[-1] * factors[-1] / factors[-2]
 
 
 def _trial(
@@ -334,37 +345,69 @@ def _record(name: str, trial: Trial) -> dict[str, Any]:
 
 
 def _search(
-    name: str, trials: list[Trial], args: argparse.Namespace, seeds: list[int] | None = None
+    name: str, factors: list[float], args: argparse.Namespace, seeds: list[int] | None = None
 ) -> dict[str, float]:
-    """Run (or reuse) every trial; keep the one with the best validation NDCG@10, and
-    rerun it on the other ``seeds`` when there are several."""
+    """Run (or reuse) the trial of every factor; keep the one with the best validation
+    NDCG@10, and rerun it on the other ``seeds`` when there are several. With
+    ``args.extend_edges``, a best rate at an end of the grid is searched past that end,
+    one step at a time, up to that many steps: an edge best says nothing of the rates
+    beyond it."""
     from recllm.provenance import provenance, write_json
 
+    spec = MODELS[name]
+    assert spec is not None, f"{name} is not a trained model"
     started = provenance()
-    records = [_record(name, trial) for trial in trials]
-    scores = [r["valid_best"]["ndcg@10"] for r in records]
-    best = max(range(len(trials)), key=lambda i: scores[i])  # first of equals
-    chosen = dict(records[best])
+    seed = seeds[0] if seeds else None
+    factors = sorted(factors)
+    trials = dict(zip(factors, _trials(name, spec, args, factors, seed), strict=True))
+    records = {f: _record(name, trial) for f, trial in trials.items()}
+
+    def best() -> float:  # the first of equals, in grid order
+        return max(factors, key=lambda f: records[f]["valid_best"]["ndcg@10"])
+
+    for _ in range(getattr(args, "extend_edges", 0)):
+        beyond = _beyond_edge(factors, best())
+        if beyond is None:
+            break
+        log.info("%s: the best rate is at the end of the grid; trying x%.6g", name, beyond)
+        (trials[beyond],) = _trials(name, spec, args, [beyond], seed)
+        records[beyond] = _record(name, trials[beyond])
+        factors = sorted(records)
+    chosen_factor = best()
+    if _beyond_edge(factors, chosen_factor) is not None:
+        log.warning(
+            "%s: the best learning rate (x%.6g) is at an end of the rates tried; the best may "
+            "lie beyond it (--extend-edges searches further)",
+            name,
+            chosen_factor,
+        )
+    chosen = dict(records[chosen_factor])
     if seeds and len(seeds) > 1:
-        repeats = [_record(name, _reseeded(trials[best], s, name, args)) for s in seeds[1:]]
-        chosen.update(seed_summary(seeds, [records[best], *repeats]))
+        first = trials[chosen_factor]
+        repeats = [_record(name, _reseeded(first, s, name, args)) for s in seeds[1:]]
+        chosen.update(seed_summary(seeds, [records[chosen_factor], *repeats]))
     chosen["search"] = {
         "rule": "trainer.lr (and backbone_lr) of the config times each factor; "
         "best validation NDCG@10"
+        + (
+            f"; a best at an end of the grid searched past it, up to {args.extend_edges} steps"
+            if getattr(args, "extend_edges", 0)
+            else ""
+        )
         + ("; on the first seed, then rerun on the others" if seeds and len(seeds) > 1 else ""),
         "command": started["command"],
         "git_commit": started["git_commit"],
-        "chosen": " ".join(trials[best].overrides),
+        "chosen": " ".join(trials[chosen_factor].overrides),
         "trials": [
             {
-                "overrides": " ".join(t.overrides),
-                "valid_ndcg@10": r["valid_best"]["ndcg@10"],
-                "best_epoch": r["valid_best"]["epoch"],
-                "epochs_run": r["epochs_run"],
-                "train_seconds": r["train_seconds"],
-                "git_commit": r["git_commit"],
+                "overrides": " ".join(trials[f].overrides),
+                "valid_ndcg@10": records[f]["valid_best"]["ndcg@10"],
+                "best_epoch": records[f]["valid_best"]["epoch"],
+                "epochs_run": records[f]["epochs_run"],
+                "train_seconds": records[f]["train_seconds"],
+                "git_commit": records[f]["git_commit"],
             }
-            for t, r in zip(trials, records, strict=True)
+            for f in factors
         ],
     }
     write_json(Path(args.results_dir) / chosen["dataset"] / f"{name}.json", chosen)
