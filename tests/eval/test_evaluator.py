@@ -95,6 +95,28 @@ def test_cold_and_warm_groups_partition_users() -> None:
     assert mixed == pytest.approx(result.metrics["recall@10"])
 
 
+def test_item_groups_report_the_targets_in_each_set_of_items() -> None:
+    s = make_split(n_users=80, protocol="cold_start")
+    pop = Popularity(s.train["item"].to_numpy(), s.n_items)
+    cold_items = np.zeros(s.n_items, dtype=bool)
+    cold_items[s.test.loc[s.test["cold"], "item"].to_numpy()] = True
+    even = np.arange(s.n_items) % 2 == 0
+    groups = {"cold items": cold_items, "even": even, "odd": ~even}
+    result = evaluate(pop, s, "test", progress=False, item_groups=groups)
+    # a set of items that is exactly the cold targets' gives the built-in cold group
+    assert result.groups["cold items"] == result.groups["cold"]
+    # one target per user: two complementary sets split the users and their metrics
+    halves = [result.groups["even"], result.groups["odd"]]
+    assert sum(h["n_users"] for h in halves) == result.n_users
+    assert all(h["n_users"] > 0 for h in halves)
+    mixed = sum(h["ndcg@10"] * h["n_users"] for h in halves) / result.n_users
+    assert mixed == pytest.approx(result.metrics["ndcg@10"])
+    with pytest.raises(ValueError, match="boolean array over the"):
+        evaluate(pop, s, "test", progress=False, item_groups={"short": even[:-1]})
+    with pytest.raises(ValueError, match="clashes with a built-in group"):
+        evaluate(pop, s, "test", progress=False, item_groups={"cold": even})
+
+
 def test_sampled_metrics_are_labelled_and_avoid_history() -> None:
     s = make_split()
     result = evaluate(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -130,6 +130,7 @@ def evaluate(
     config: EvalConfig | None = None,
     progress: bool = True,
     world: World | None = None,
+    item_groups: Mapping[str, np.ndarray] | None = None,
 ) -> EvalResult:
     """Rank the whole catalogue for every user with ``stage`` targets and average metrics.
 
@@ -141,7 +142,9 @@ def evaluate(
     Users without targets are skipped (they are not counted); a stage without any is an
     error, not a table of zeros. With a cold-start split
     (targets have a ``cold`` column) metrics are also reported for cold and warm targets
-    apart under ``groups``.
+    apart under ``groups``. ``item_groups`` names sets of items (a boolean array over the
+    catalogue each, e.g. the long tail): metrics over the targets in each set are reported
+    under ``groups`` too, each user counted over their targets in the set.
     """
     config = config or EvalConfig()
     history = split.sequences(stage)
@@ -152,6 +155,8 @@ def evaluate(
     require_targets(split, stage, len(users))
     popularity = np.bincount(split.train["item"].to_numpy(), minlength=split.n_items)
     groups = ["all"] if cold_flags is None else ["all", "cold", "warm"]
+    members = _item_group_members(item_groups or {}, split.n_items, groups)
+    groups += list(members)
     sampled_sums = _Sums(config.ks)
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
@@ -181,6 +186,8 @@ def evaluate(
             is_cold[target_mask] = torch.from_numpy(cold_flags[target_pos[target_mask.numpy()]])
             sums["cold"].add(greater, ties, target_mask & is_cold)
             sums["warm"].add(greater, ties, target_mask & ~is_cold)
+        for name, in_group in members.items():
+            sums[name].add(greater, ties, target_mask & in_group[target_ids.clamp(min=0)])
         if config.sampled:
             taken = excluded if excluded is not None else torch.zeros_like(scores, dtype=torch.bool)
             taken[
@@ -257,6 +264,24 @@ def _checked_scores(scores: torch.Tensor | np.ndarray, batch: int, n_items: int)
         info = torch.finfo(torch.float32)
         scores.nan_to_num_(posinf=info.max, neginf=info.min)
     return scores
+
+
+def _item_group_members(
+    item_groups: Mapping[str, np.ndarray], n_items: int, taken: list[str]
+) -> dict[str, torch.Tensor]:
+    """``item_groups`` as boolean tensors over the catalogue, checked."""
+    members = {}
+    for name, group in item_groups.items():
+        if name in taken:
+            raise ValueError(f"item group {name!r} clashes with a built-in group {taken}")
+        group = np.asarray(group)
+        if group.dtype != np.bool_ or group.shape != (n_items,):
+            raise ValueError(
+                f"item group {name!r} must be a boolean array over the {n_items} items, got "
+                f"{group.dtype} of shape {group.shape}"
+            )
+        members[name] = torch.from_numpy(group)
+    return members
 
 
 def _padded(

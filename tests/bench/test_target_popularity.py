@@ -1,0 +1,76 @@
+"""``benchmarks/target_popularity.py``: a run's accuracy split by how often each target
+item was trained on, on a toy run trained for real."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import yaml
+from helpers import write_toy_movielens
+
+from recllm.cli import main
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "target_popularity.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("target_popularity", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_toy_sasrec(tmp_path: Path) -> Path:
+    config = {
+        "output_dir": str(tmp_path / "run"),
+        "model": "sasrec",
+        "data": {
+            "dataset": str(write_toy_movielens(tmp_path / "ml-toy", n_users=60)),
+            "cache_dir": str(tmp_path / "cache"),
+            "preprocess": {"min_user_interactions": 0, "min_item_interactions": 0},
+        },
+        "sasrec": {"d_model": 16, "max_len": 8},
+        "trainer": {"epochs": 2, "batch_size": 16, "progress": False, "tensorboard": False},
+    }
+    path = tmp_path / "sasrec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(path)]) == 0
+    return tmp_path / "run"
+
+
+def test_buckets_cover_every_item_once() -> None:
+    script = load_script()
+    train_items = np.array([0, 0, 0, 0, 0, 1] + [2] * 60)
+    buckets = script.item_buckets(train_items, n_items=4)  # item 3 was never trained on
+    assert list(buckets) == ["0-4", "5-9", "10-19", "20-49", "50+"]
+    assert np.stack(list(buckets.values())).sum(0).tolist() == [1, 1, 1, 1]
+    assert buckets["0-4"].tolist() == [False, True, False, True]
+    assert buckets["5-9"].tolist() == [True, False, False, False]
+    assert buckets["50+"].tolist() == [False, False, True, False]
+
+
+def test_a_run_is_measured_per_bucket_and_the_buckets_add_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = train_toy_sasrec(tmp_path)
+    out = tmp_path / "target-popularity.json"
+    assert load_script().main([str(run), "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["git_commit"] and record["command"].startswith("python benchmarks/")
+    figures = record["runs"][str(run)]
+    trained = json.loads((run / "results.json").read_text())
+    assert figures["test"]["all"]["ndcg@10"] == pytest.approx(trained["test"]["ndcg@10"])
+    for stage in ("valid", "test"):
+        groups = {k: v for k, v in figures[stage].items() if k != "all"}
+        assert sum(g["n_users"] for g in groups.values()) == figures[stage]["all"]["n_users"]
+        mixed = sum(g["ndcg@10"] * g["n_users"] for g in groups.values())
+        assert mixed / figures[stage]["all"]["n_users"] == pytest.approx(
+            figures[stage]["all"]["ndcg@10"]
+        )
+    assert "NDCG@10 by the target's training interactions" in capsys.readouterr().out
