@@ -20,15 +20,23 @@ SEEDS=(--lr-factors 0.5 1 2 --extend-edges 2 --seeds 0 1 2)
 mkdir -p runs
 
 lane_recllm() {
-    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \
-        "${ONE_THREAD[@]}"
+    # the rate search alone first (seed 0), so the ideas can run at its rate before seeds
+    # 1 and 2: the search's record is then rewritten as the three-seed one
+    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter --lr-factors 0.5 1 2 \
+        --extend-edges 2 --seeds 0 "${ONE_THREAD[@]}"
     local lr
     lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/recllm-adapter.json'))['config']['trainer']['lr'])")
     # ideas not yet adopted, one seed at the searched rate, judged on validation: the
-    # cheap ones (text-initialised IDs, AlphaFuse's null space, text alignment) first,
-    # then the backbone tuned by LoRA or in full
+    # cheap ones (text-initialised IDs, AlphaFuse's null space, text alignment: each aims at
+    # the tail targets, where the model trails SASRec-CE) first
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-text-init \
-        recllm-adapter-null-space recllm-adapter-text-alignment recllm-adapter-lora \
+        recllm-adapter-null-space recllm-adapter-text-alignment --seeds 0 \
+        --runs-dir runs/ideas-bench --results-dir results/ideas --set "${SET[@]}" \
+        "trainer.lr=$lr" --data-dir "$DATA"
+    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \
+        "${ONE_THREAD[@]}"
+    # then the backbone tuned by LoRA or in full (slower)
+    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-lora \
         recllm-adapter-full-backbone --seeds 0 --runs-dir runs/ideas-bench \
         --results-dir results/ideas --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
     # Beauty ablations over the same seeds, at the full model's searched rate
