@@ -344,37 +344,44 @@ def _record(name: str, trial: Trial) -> dict[str, Any]:
     return record
 
 
+def _searched_rates(
+    name: str, factors: list[float], args: argparse.Namespace, seed: int | None, extend: int
+) -> tuple[dict[float, Trial], dict[float, dict[str, Any]]]:
+    """The trial and finished record of every factor of the grid, and of up to ``extend``
+    more past the end where the best lies, one step at a time: an edge best says nothing
+    of the rates beyond it."""
+    spec = MODELS[name]
+    assert spec is not None, f"{name} is not a trained model"
+    factors = sorted(factors)
+    trials = dict(zip(factors, _trials(name, spec, args, factors, seed), strict=True))
+    records = {f: _record(name, trial) for f, trial in trials.items()}
+    for _ in range(extend):
+        beyond = _beyond_edge(sorted(records), _best(records))
+        if beyond is None:
+            break
+        log.info("%s: the best rate is at an end of the grid; trying x%.6g", name, beyond)
+        (trials[beyond],) = _trials(name, spec, args, [beyond], seed)
+        records[beyond] = _record(name, trials[beyond])
+    return trials, records
+
+
+def _best(records: dict[float, dict[str, Any]]) -> float:
+    """The factor of the best validation NDCG@10 (the lowest of equals)."""
+    return max(sorted(records), key=lambda f: records[f]["valid_best"]["ndcg@10"])
+
+
 def _search(
     name: str, factors: list[float], args: argparse.Namespace, seeds: list[int] | None = None
 ) -> dict[str, float]:
     """Run (or reuse) the trial of every factor; keep the one with the best validation
-    NDCG@10, and rerun it on the other ``seeds`` when there are several. With
-    ``args.extend_edges``, a best rate at an end of the grid is searched past that end,
-    one step at a time, up to that many steps: an edge best says nothing of the rates
-    beyond it."""
+    NDCG@10, and rerun it on the other ``seeds`` when there are several."""
     from recllm.provenance import provenance, write_json
 
-    spec = MODELS[name]
-    assert spec is not None, f"{name} is not a trained model"
     started = provenance()
-    seed = seeds[0] if seeds else None
-    factors = sorted(factors)
-    trials = dict(zip(factors, _trials(name, spec, args, factors, seed), strict=True))
-    records = {f: _record(name, trial) for f, trial in trials.items()}
-
-    def best() -> float:  # the first of equals, in grid order
-        return max(factors, key=lambda f: records[f]["valid_best"]["ndcg@10"])
-
-    for _ in range(getattr(args, "extend_edges", 0)):
-        beyond = _beyond_edge(factors, best())
-        if beyond is None:
-            break
-        log.info("%s: the best rate is at the end of the grid; trying x%.6g", name, beyond)
-        (trials[beyond],) = _trials(name, spec, args, [beyond], seed)
-        records[beyond] = _record(name, trials[beyond])
-        factors = sorted(records)
-    chosen_factor = best()
-    if _beyond_edge(factors, chosen_factor) is not None:
+    extend = getattr(args, "extend_edges", 0)
+    trials, records = _searched_rates(name, factors, args, seeds[0] if seeds else None, extend)
+    chosen_factor = _best(records)
+    if _beyond_edge(sorted(records), chosen_factor) is not None:
         log.warning(
             "%s: the best learning rate (x%.6g) is at an end of the rates tried; the best may "
             "lie beyond it (--extend-edges searches further)",
@@ -390,8 +397,8 @@ def _search(
         "rule": "trainer.lr (and backbone_lr) of the config times each factor; "
         "best validation NDCG@10"
         + (
-            f"; a best at an end of the grid searched past it, up to {args.extend_edges} steps"
-            if getattr(args, "extend_edges", 0)
+            f"; a best at an end of the grid searched past it, up to {extend} steps"
+            if extend
             else ""
         )
         + ("; on the first seed, then rerun on the others" if seeds and len(seeds) > 1 else ""),
@@ -407,7 +414,7 @@ def _search(
                 "train_seconds": records[f]["train_seconds"],
                 "git_commit": records[f]["git_commit"],
             }
-            for f in factors
+            for f in sorted(records)
         ],
     }
     write_json(Path(args.results_dir) / chosen["dataset"] / f"{name}.json", chosen)
