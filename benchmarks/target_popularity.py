@@ -68,13 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"the runs must share one dataset and split, got {sorted(datasets)}")
     (dataset,) = datasets
     runs = {run: figures for run, (_, figures) in measured.items()}
+    first = next(iter(runs.values()))  # the runs share a split: the same users per group
     for stage in ("valid", "test"):
         print(f"{stage}: NDCG@10 by the target's training interactions (users)")
-        groups = list(next(iter(runs.values()))[stage])
-        for group in groups:
+        for group, counted in first[stage].items():
             cells = [f"{figures[stage][group]['ndcg@10']:.4f}" for figures in runs.values()]
-            users = next(iter(runs.values()))[stage][group]["n_users"]
-            print(f"  {group:>6} ({users:>6}): " + "  ".join(cells))
+            print(f"  {group:>6} ({counted['n_users']:>6}): " + "  ".join(cells))
     out = args.out or Path("results") / dataset / "target-popularity.json"
     command = " ".join(["python", "benchmarks/target_popularity.py", *sys.argv[1:]])
     buckets = [bucket_name(low, high) for low, high in BUCKETS]

@@ -186,8 +186,10 @@ def evaluate(
             is_cold[target_mask] = torch.from_numpy(cold_flags[target_pos[target_mask.numpy()]])
             sums["cold"].add(greater, ties, target_mask & is_cold)
             sums["warm"].add(greater, ties, target_mask & ~is_cold)
-        for name, in_group in members.items():
-            sums[name].add(greater, ties, target_mask & in_group[target_ids.clamp(min=0)])
+        if members:
+            padded_safe = target_ids.clamp(min=0)  # padding (-1) is masked out anyway
+            for name, in_group in members.items():
+                sums[name].add(greater, ties, target_mask & in_group[padded_safe])
         if config.sampled:
             taken = excluded if excluded is not None else torch.zeros_like(scores, dtype=torch.bool)
             taken[
