@@ -1,6 +1,7 @@
 """Accuracy by how often the target item was trained on: the long tail against the head.
 
-    python benchmarks/target_popularity.py --data-dir ../shared/data RUN [RUN ...]
+    python benchmarks/target_popularity.py --data-dir ../shared/data RUN [RUN ...] \
+        [--adjust 0.1 0.2 ...]
 
 Each RUN is a finished ``recllm train`` folder; its best weights are evaluated on the
 validation and test splits (full catalogue, as in training), with the targets grouped by
@@ -8,6 +9,12 @@ their item's interactions in the training split. All runs must share one dataset
 split. Writes ``results/<dataset>/target-popularity.json`` (or ``--out``) with the command
 and commit. A gap between two models that sits in one bucket says where to look; the share
 of targets in each bucket says how much the valid and test splits differ there.
+
+Beside the targets, the same buckets count the run's own top-10 lists (``top10_share``):
+a model that fills its lists with popular items more than the targets are popular leans to
+the head. ``--adjust`` then tries to undo that lean: every score minus
+``alpha * log(1 + training count)`` of its item, for each alpha given; alpha is chosen on
+validation NDCG@10 (0, no correction, is always a candidate) and test reported at it.
 """
 
 from __future__ import annotations
@@ -18,8 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from recllm.bench import provenance, write_json
+from recllm.data.sequences import UserSequences
+from recllm.data.splits import Split, Stage
+from recllm.eval.evaluator import Scorer
 
 # training interactions of the target item: [low, high)
 BUCKETS = ((0, 5), (5, 10), (10, 20), (20, 50), (50, None))
@@ -38,21 +49,87 @@ def item_buckets(train_items: np.ndarray, n_items: int) -> dict[str, np.ndarray]
     }
 
 
-def measure(run_dir: Path, data_dir: Path | None) -> tuple[str, dict[str, Any]]:
-    """The dataset's name and the run's metrics per stage, overall and per bucket."""
+class ScoredStage:
+    """Every evaluated user's scores for one stage, computed once, so that the evaluator
+    can rank them again under each popularity correction without running the model."""
+
+    def __init__(self, scorer: Scorer, split: Split, stage: Stage, batch_size: int = 1024) -> None:
+        targets = UserSequences.from_frame(split.targets(stage), split.n_users)
+        self.users = targets.users_with_items()
+        self.row_of = np.full(split.n_users, -1, dtype=np.int64)
+        self.row_of[self.users] = np.arange(len(self.users))
+        history = split.sequences(stage)
+        self.scores = torch.cat(
+            [
+                scorer(self.users[begin : begin + batch_size], history).float()
+                for begin in range(0, len(self.users), batch_size)
+            ]
+        )
+        self.history = history
+
+    def top10_share(self, buckets: dict[str, np.ndarray]) -> dict[str, float]:
+        """The share of the top-10 slots (history excluded, as evaluated) in each bucket."""
+        bucket_of = np.zeros(self.scores.shape[1], dtype=np.int64)
+        for index, members in enumerate(buckets.values()):
+            bucket_of[members] = index
+        counts = np.zeros(len(buckets), dtype=np.int64)
+        rows, items = self.history.rows_of(self.users)
+        masked = self.scores.clone()
+        masked[torch.from_numpy(rows), torch.from_numpy(items.astype(np.int64))] = float("-inf")
+        top = masked.topk(10, dim=1).indices.numpy()
+        counts += np.bincount(bucket_of[top].ravel(), minlength=len(buckets))
+        return {name: float(n / counts.sum()) for name, n in zip(buckets, counts, strict=True)}
+
+    def scorer(self, penalty: torch.Tensor) -> Scorer:
+        """A scorer returning the stored scores minus ``penalty`` (one value per item)."""
+
+        def score(users: np.ndarray, history: UserSequences) -> torch.Tensor:
+            return self.scores[torch.from_numpy(self.row_of[users])] - penalty
+
+        return score
+
+
+def measure(
+    run_dir: Path, data_dir: Path | None, alphas: list[float]
+) -> tuple[str, dict[str, Any]]:
+    """The dataset's name and the run's metrics per stage, overall and per bucket; with
+    ``alphas``, the same under each popularity correction, and the one validation picks."""
     from recllm.eval.evaluator import evaluate
     from recllm.recipes.inference import load_run
     from recllm.recipes.models import make_scorer
 
     run = load_run(run_dir, data_dir=data_dir, progress=False)
     split = run.split
-    buckets = item_buckets(split.train["item"].to_numpy(), split.n_items)
+    train_items = split.train["item"].to_numpy()
+    buckets = item_buckets(train_items, split.n_items)
+    log_counts = torch.from_numpy(np.log1p(np.bincount(train_items, minlength=split.n_items)))
     scorer = make_scorer(run.model)
     figures: dict[str, Any] = {"model": run.config.model, "split": split.summary()}
+    adjusted: dict[str, dict[str, Any]] = {}
     for stage in ("valid", "test"):
-        result = evaluate(scorer, split, stage, progress=False, item_groups=buckets)
-        figures[stage] = {"all": {**result.metrics, "n_users": result.n_users}, **result.groups}
+        scored = ScoredStage(scorer, split, stage)
+        for alpha in [0.0, *alphas]:
+            penalty = (alpha * log_counts).float()
+            result = evaluate(
+                scored.scorer(penalty), split, stage, progress=False, item_groups=buckets
+            )
+            rows = {"all": {**result.metrics, "n_users": result.n_users}, **result.groups}
+            adjusted.setdefault(str(alpha), {})[stage] = rows
+        figures[stage] = adjusted["0.0"][stage]
+        figures.setdefault("top10_share", {})[stage] = scored.top10_share(buckets)
+        del scored
+    if alphas:
+        chosen = max(adjusted, key=lambda alpha: adjusted[alpha]["valid"]["all"]["ndcg@10"])
+        figures["adjusted"] = {"chosen_alpha": float(chosen), "by_alpha": adjusted}
     return split.dataset.name, figures
+
+
+def cell(figures: dict[str, Any], stage: str, group: str) -> str:
+    """One run's NDCG@10 on a group of targets, with its top-10 share of that bucket."""
+    ndcg = f"{figures[stage][group]['ndcg@10']:.4f}"
+    if group == "all":
+        return ndcg
+    return f"{ndcg} (top-10 share {figures['top10_share'][stage][group]:.3f})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path, nargs="+", help="finished `recllm train` folders")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the datasets are")
     parser.add_argument("--out", type=Path, default=None, help="results file to write")
+    parser.add_argument(
+        "--adjust",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="ALPHA",
+        help="also rank by score - ALPHA * log(1 + training count), ALPHA chosen on validation",
+    )
     args = parser.parse_args(argv)
-    measured = {str(run): measure(run, args.data_dir) for run in args.runs}
+    if any(alpha < 0 for alpha in args.adjust):
+        parser.error(f"--adjust takes alphas >= 0, got {args.adjust}")
+    measured = {str(run): measure(run, args.data_dir, args.adjust) for run in args.runs}
     datasets = {name for name, _ in measured.values()}
     splits = {repr(figures["split"]) for _, figures in measured.values()}
     if len(datasets) != 1 or len(splits) != 1:
@@ -72,8 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     for stage in ("valid", "test"):
         print(f"{stage}: NDCG@10 by the target's training interactions (users)")
         for group, counted in first[stage].items():
-            cells = [f"{figures[stage][group]['ndcg@10']:.4f}" for figures in runs.values()]
+            cells = [cell(figures, stage, group) for figures in runs.values()]
             print(f"  {group:>6} ({counted['n_users']:>6}): " + "  ".join(cells))
+    for run, figures in runs.items():
+        if "adjusted" in figures:
+            alpha = figures["adjusted"]["chosen_alpha"]
+            test = figures["adjusted"]["by_alpha"][str(alpha)]["test"]["all"]
+            print(f"{run}: alpha {alpha} chosen on validation; test NDCG@10 {test['ndcg@10']:.4f}")
     out = args.out or Path("results") / dataset / "target-popularity.json"
     command = " ".join(["python", "benchmarks/target_popularity.py", *sys.argv[1:]])
     buckets = [bucket_name(low, high) for low, high in BUCKETS]

@@ -74,3 +74,28 @@ def test_a_run_is_measured_per_bucket_and_the_buckets_add_up(
             figures[stage]["all"]["ndcg@10"]
         )
     assert "NDCG@10 by the target's training interactions" in capsys.readouterr().out
+
+
+def test_a_popularity_correction_is_chosen_on_validation(tmp_path: Path) -> None:
+    run = train_toy_sasrec(tmp_path)
+    out = tmp_path / "target-popularity.json"
+    assert load_script().main([str(run), "--out", str(out), "--adjust", "0.5", "5"]) == 0
+    figures = json.loads(out.read_text())["runs"][str(run)]
+    by_alpha = figures["adjusted"]["by_alpha"]
+    assert list(by_alpha) == ["0.0", "0.5", "5.0"]
+    # no correction ranks exactly as the plain evaluation does
+    assert by_alpha["0.0"]["test"] == figures["test"]
+    best = max(by_alpha, key=lambda alpha: by_alpha[alpha]["valid"]["all"]["ndcg@10"])
+    assert figures["adjusted"]["chosen_alpha"] == float(best)
+    # a heavy correction changes the ranking
+    assert by_alpha["5.0"]["valid"]["all"] != by_alpha["0.0"]["valid"]["all"]
+    for stage in ("valid", "test"):
+        shares = figures["top10_share"][stage]
+        assert list(shares) == ["0-4", "5-9", "10-19", "20-49", "50+"]
+        assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_negative_alphas_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_script().main([str(tmp_path), "--adjust", "-1"])
+    assert exit_info.value.code == 2
