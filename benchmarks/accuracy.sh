@@ -28,9 +28,11 @@ lane_recllm() {
     lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/recllm-adapter.json'))['config']['trainer']['lr'])")
     # ideas not yet adopted, one seed at the searched rate, judged on validation: the
     # cheap ones (text-initialised IDs, AlphaFuse's null space, text alignment: each aims at
-    # the tail targets, where the model trails SASRec-CE) first
+    # the tail targets, where the model trails SASRec-CE; a stronger ID dropout, so more of
+    # each item rests on its text, likewise) first
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-text-init \
-        recllm-adapter-null-space recllm-adapter-text-alignment --seeds 0 \
+        recllm-adapter-null-space recllm-adapter-text-alignment \
+        recllm-adapter-id-dropout-0.75 --seeds 0 \
         --runs-dir runs/ideas-bench --results-dir results/ideas --set "${SET[@]}" \
         "trainer.lr=$lr" --data-dir "$DATA"
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \

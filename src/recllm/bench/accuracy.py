@@ -99,6 +99,10 @@ MODELS: dict[str, ModelSpec | None] = {
     "recllm-adapter-text-init": ModelSpec("{dataset}.yaml", ("adapter.item_id_init=text",)),
     "recllm-adapter-null-space": ModelSpec("{dataset}.yaml", ("adapter.item_fusion=null_space",)),
     "recllm-adapter-text-alignment": ModelSpec("{dataset}.yaml", ("adapter.text_alignment=0.1",)),
+    # more of the IDs dropped, so more of each item rests on its text (aims at the tail)
+    "recllm-adapter-id-dropout-0.75": ModelSpec(
+        "{dataset}.yaml", ("adapter.item_id_dropout=0.75",)
+    ),
     "recllm-adapter-lora": ModelSpec("{dataset}.yaml", ("backbone.finetune=lora",)),
     "recllm-adapter-full-backbone": ModelSpec(
         "{dataset}.yaml", ("backbone.finetune=full", "trainer.backbone_lr=1e-4")
