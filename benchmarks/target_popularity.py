@@ -12,7 +12,9 @@ of targets in each bucket says how much the valid and test splits differ there.
 
 Beside the targets, the same buckets count the run's own top-10 lists (``top10_share``):
 a model that fills its lists with popular items more than the targets are popular leans to
-the head. ``--adjust`` then tries to undo that lean: every score minus
+the head. ``item_norm`` is the mean length of the items' embeddings per bucket (for
+RecLLM-Adapter also of their ID and text parts): a head lean that comes from longer
+embeddings of popular items shows there. ``--adjust`` then tries to undo that lean: every score minus
 ``alpha * log(1 + training count)`` of its item, for each alpha given; alpha is chosen on
 validation NDCG@10 (0, no correction, is always a candidate) and test reported at it.
 """
@@ -89,6 +91,26 @@ class ScoredStage:
         return score
 
 
+@torch.no_grad()
+def item_norms(model: Any, buckets: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Mean embedding length per bucket of the items as scored and, for RecLLM-Adapter's
+    summed items, of their ID and projected-text parts."""
+    parts = {"item": model.item_embeddings()}
+    adapter = getattr(model, "adapter", None)
+    if adapter is not None and adapter.item_ids is not None and adapter.meta_pooled is not None:
+        parts["id"] = adapter.item_ids.weight[: model.n_items]
+        parts["text"] = adapter.meta_pooled(model.pooled)[: model.n_items]
+    lengths = {name: part.float().norm(dim=1).numpy() for name, part in parts.items()}
+    return {
+        name: {
+            bucket: float(length[members].mean())
+            for bucket, members in buckets.items()
+            if members.any()  # a small catalogue may leave a bucket empty
+        }
+        for name, length in lengths.items()
+    }
+
+
 def measure(
     run_dir: Path, data_dir: Path | None, alphas: list[float]
 ) -> tuple[str, dict[str, Any]]:
@@ -104,7 +126,11 @@ def measure(
     buckets = item_buckets(train_items, split.n_items)
     log_counts = torch.from_numpy(np.log1p(np.bincount(train_items, minlength=split.n_items)))
     scorer = make_scorer(run.model)
-    figures: dict[str, Any] = {"model": run.config.model, "split": split.summary()}
+    figures: dict[str, Any] = {
+        "model": run.config.model,
+        "split": split.summary(),
+        "item_norm": item_norms(run.model, buckets),
+    }
     adjusted: dict[str, dict[str, Any]] = {}
     for stage in ("valid", "test"):
         scored = ScoredStage(scorer, split, stage)

@@ -93,6 +93,10 @@ def test_a_popularity_correction_is_chosen_on_validation(tmp_path: Path) -> None
         shares = figures["top10_share"][stage]
         assert list(shares) == ["0-4", "5-9", "10-19", "20-49", "50+"]
         assert sum(shares.values()) == pytest.approx(1.0)
+    assert list(figures["item_norm"]) == ["item"]  # SASRec's items are IDs alone
+    assert figures["item_norm"]["item"] and all(
+        norm > 0 for norm in figures["item_norm"]["item"].values()
+    )
 
 
 def test_negative_alphas_are_refused(tmp_path: Path) -> None:
