@@ -14,6 +14,8 @@ import pandas as pd
 import torch
 from transformers import BertConfig, GPT2Config, LlamaConfig
 
+from recllm.config import from_dict
+from recllm.recipes.train import TrainConfig, TrainRecipe
 from recllm.routing.catalog import Catalog
 from recllm.routing.classifier import ClassifierConfig
 from recllm.routing.schema import INTENTS, Intent
@@ -218,3 +220,62 @@ class FixedIntent:
         probs = torch.zeros(len(texts), len(INTENTS))
         probs[:, INTENTS.index(self.intent.value)] = 1.0
         return probs
+
+
+def teacher_run(tmp_path: Path, family: str = "bert") -> Path:
+    """A finished RecLLM-Adapter run on the toy data with a tiny ``family`` backbone."""
+    data = write_toy_movielens(tmp_path / "ml-toy")
+    backbone = save_tiny_model(tmp_path / f"tiny-{family}", family)
+    raw = {
+        "output_dir": str(tmp_path / "teacher"),
+        "data": {
+            "dataset": str(data),
+            "cache_dir": str(tmp_path / "cache"),
+            "preprocess": {"min_user_interactions": 0, "min_item_interactions": 0},
+        },
+        "backbone": {"name_or_path": str(backbone), "finetune": "full"},
+        "adapter": {"d_model": 16, "n_heads": 4, "max_len": 8, "use_user_vector": True},
+        "encoder": {"n_tokens": 4, "max_length": 16},
+        "trainer": {
+            "loss": "ce",
+            "epochs": 3,
+            "batch_size": 8,
+            "lr": 0.01,
+            "progress": False,
+            "tensorboard": False,
+        },
+    }
+    recipe = TrainRecipe(from_dict(TrainConfig, raw))
+    recipe.setup()
+    recipe.train()
+    recipe.cleanup()
+    return Path(raw["output_dir"])
+
+
+def toy_distill_raw(teacher: Path, out: Path, **sections: dict) -> dict:
+    """A tiny student's distillation config (as a dict) for ``teacher``; ``sections``
+    update its sections."""
+    raw = {
+        "teacher": str(teacher),
+        "output_dir": str(out),
+        "student": {
+            "layers": 1,
+            "hidden": 16,
+            "heads": 2,
+            "intermediate": 32,
+            "d_model": 8,
+            "adapter_heads": 2,
+        },
+        "distill": {"top_k": 5},
+        "pre": {"epochs": 1, "sequences": 12, "length": 5},
+        "trainer": {
+            "epochs": 2,
+            "batch_size": 8,
+            "lr": 0.01,
+            "progress": False,
+            "tensorboard": False,
+        },
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw.get(name, {}), **values}
+    return raw

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import save_tiny_model, write_toy_movielens
+from helpers import teacher_run, toy_distill_raw
 
 from recllm.config import from_dict, load_yaml, to_dict
 from recllm.data.batching import NextItemDataset
@@ -22,7 +22,6 @@ from recllm.errors import ConfigError, RecLLMError
 from recllm.eval.evaluator import evaluate
 from recllm.recipes.inference import load_run
 from recllm.recipes.models import make_scorer
-from recllm.recipes.train import TrainConfig, TrainRecipe
 
 CONFIGS = sorted(Path(__file__).parents[2].joinpath("configs", "distill").glob("*.yaml"))
 
@@ -144,61 +143,8 @@ def test_paper_student_is_about_700m_parameters() -> None:
 # -- whole runs on toy data ------------------------------------------------------------------
 
 
-def teacher_run(tmp_path: Path, family: str = "bert") -> Path:
-    """A finished RecLLM-Adapter run on the toy data with a tiny ``family`` backbone."""
-    data = write_toy_movielens(tmp_path / "ml-toy")
-    backbone = save_tiny_model(tmp_path / f"tiny-{family}", family)
-    raw = {
-        "output_dir": str(tmp_path / "teacher"),
-        "data": {
-            "dataset": str(data),
-            "cache_dir": str(tmp_path / "cache"),
-            "preprocess": {"min_user_interactions": 0, "min_item_interactions": 0},
-        },
-        "backbone": {"name_or_path": str(backbone), "finetune": "full"},
-        "adapter": {"d_model": 16, "n_heads": 4, "max_len": 8, "use_user_vector": True},
-        "encoder": {"n_tokens": 4, "max_length": 16},
-        "trainer": {
-            "loss": "ce",
-            "epochs": 3,
-            "batch_size": 8,
-            "lr": 0.01,
-            "progress": False,
-            "tensorboard": False,
-        },
-    }
-    recipe = TrainRecipe(from_dict(TrainConfig, raw))
-    recipe.setup()
-    recipe.train()
-    recipe.cleanup()
-    return Path(raw["output_dir"])
-
-
 def distill_config(teacher: Path, out: Path, **sections) -> DistillConfig:
-    raw = {
-        "teacher": str(teacher),
-        "output_dir": str(out),
-        "student": {
-            "layers": 1,
-            "hidden": 16,
-            "heads": 2,
-            "intermediate": 32,
-            "d_model": 8,
-            "adapter_heads": 2,
-        },
-        "distill": {"top_k": 5},
-        "pre": {"epochs": 1, "sequences": 12, "length": 5},
-        "trainer": {
-            "epochs": 2,
-            "batch_size": 8,
-            "lr": 0.01,
-            "progress": False,
-            "tensorboard": False,
-        },
-    }
-    for name, values in sections.items():
-        raw[name] = {**raw.get(name, {}), **values}
-    return from_dict(DistillConfig, raw)
+    return from_dict(DistillConfig, toy_distill_raw(teacher, out, **sections))
 
 
 def distill(config: DistillConfig) -> DistillRecipe:
