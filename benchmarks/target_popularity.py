@@ -60,26 +60,24 @@ class ScoredStage:
         self.users = targets.users_with_items()
         self.row_of = np.full(split.n_users, -1, dtype=np.int64)
         self.row_of[self.users] = np.arange(len(self.users))
-        history = split.sequences(stage)
+        self.history = split.sequences(stage)
         self.scores = torch.cat(
             [
-                scorer(self.users[begin : begin + batch_size], history).float()
+                scorer(self.users[begin : begin + batch_size], self.history).float()
                 for begin in range(0, len(self.users), batch_size)
             ]
         )
-        self.history = history
 
     def top10_share(self, buckets: dict[str, np.ndarray]) -> dict[str, float]:
         """The share of the top-10 slots (history excluded, as evaluated) in each bucket."""
         bucket_of = np.zeros(self.scores.shape[1], dtype=np.int64)
         for index, members in enumerate(buckets.values()):
             bucket_of[members] = index
-        counts = np.zeros(len(buckets), dtype=np.int64)
         rows, items = self.history.rows_of(self.users)
         masked = self.scores.clone()
         masked[torch.from_numpy(rows), torch.from_numpy(items.astype(np.int64))] = float("-inf")
         top = masked.topk(10, dim=1).indices.numpy()
-        counts += np.bincount(bucket_of[top].ravel(), minlength=len(buckets))
+        counts = np.bincount(bucket_of[top].ravel(), minlength=len(buckets))
         return {name: float(n / counts.sum()) for name, n in zip(buckets, counts, strict=True)}
 
     def scorer(self, penalty: torch.Tensor) -> Scorer:
