@@ -103,6 +103,7 @@ MODELS: dict[str, ModelSpec | None] = {
     "recllm-adapter-id-dropout-0.75": ModelSpec(
         "{dataset}.yaml", ("adapter.item_id_dropout=0.75",)
     ),
+    "recllm-adapter-id-dropout-0.9": ModelSpec("{dataset}.yaml", ("adapter.item_id_dropout=0.9",)),
     "recllm-adapter-lora": ModelSpec("{dataset}.yaml", ("backbone.finetune=lora",)),
     "recllm-adapter-full-backbone": ModelSpec(
         "{dataset}.yaml", ("backbone.finetune=full", "trainer.backbone_lr=1e-4")
