@@ -14,9 +14,10 @@ Beside the targets, the same buckets count the run's own top-10 lists (``top10_s
 a model that fills its lists with popular items more than the targets are popular leans to
 the head. ``item_norm`` is the mean length of the items' embeddings per bucket (for
 RecLLM-Adapter also of their ID and text parts): a head lean that comes from longer
-embeddings of popular items shows there. ``--adjust`` then tries to undo that lean: every score minus
-``alpha * log(1 + training count)`` of its item, for each alpha given; alpha is chosen on
-validation NDCG@10 (0, no correction, is always a candidate) and test reported at it.
+embeddings of popular items shows there. ``--adjust`` then tries to undo that lean: every
+score minus ``alpha * log(1 + training count)`` of its item, for each alpha given; alpha is
+chosen on validation NDCG@10 (0, no correction, is always a candidate) and test reported at
+it.
 """
 
 from __future__ import annotations
