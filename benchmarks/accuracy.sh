@@ -29,10 +29,12 @@ lane_recllm() {
     # ideas not yet adopted, one seed at the searched rate, judged on validation: the
     # cheap ones (text-initialised IDs, AlphaFuse's null space, text alignment: each aims at
     # the tail targets, where the model trails SASRec-CE; a stronger ID dropout, so more of
-    # each item rests on its text, likewise) first
+    # each item rests on its text, likewise) first; then an item-age vector, for the new
+    # products where the model trails most (docs/accuracy.md)
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-text-init \
         recllm-adapter-null-space recllm-adapter-text-alignment \
-        recllm-adapter-id-dropout-0.75 recllm-adapter-id-dropout-0.9 --seeds 0 \
+        recllm-adapter-id-dropout-0.75 recllm-adapter-id-dropout-0.9 \
+        recllm-adapter-item-age --seeds 0 \
         --runs-dir runs/ideas-bench --results-dir results/ideas --set "${SET[@]}" \
         "trainer.lr=$lr" --data-dir "$DATA"
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \

@@ -247,6 +247,50 @@ def test_text_alignment_pulls_each_id_towards_its_own_text() -> None:
         AdapterConfig(text_alignment=0.5, alignment_temperature=0.0)
 
 
+def test_item_age_groups_add_one_learned_vector_per_group(tmp_path: Path) -> None:
+    """``item_age_buckets``: items are grouped by their first training interaction into
+    equally large groups, oldest first; an item never seen, and one added after training,
+    joins the newest; each item's embedding adds its group's vector, and the groups are
+    saved with the weights."""
+    m = model(item_age_buckets=4)
+    adapter = m.adapter
+    assert adapter.item_age is not None and adapter.age_bucket is not None
+    first_seen = torch.arange(N_ITEMS, dtype=torch.float64).flip(0) * 10.0  # item 0 newest
+    first_seen[7] = float("nan")  # never in training
+    adapter.set_item_ages(first_seen)
+    groups = adapter.age_bucket[:N_ITEMS]
+    assert groups[0] == 3 and groups[N_ITEMS - 1] == 0 and groups[7] == 3
+    seen = torch.ones(N_ITEMS, dtype=torch.bool)
+    seen[7] = False
+    sizes = torch.bincount(groups[seen], minlength=4)
+    assert int(sizes.max() - sizes.min()) <= 1  # 19 items seen: groups of 4 or 5
+    order = first_seen[seen].argsort()
+    assert bool((groups[seen][order].diff() >= 0).all())  # older never in a newer group
+
+    m.eval()
+    without_age = adapter._fused_items(m.pooled)[:N_ITEMS]
+    assert torch.allclose(m.item_embeddings(), without_age + adapter.item_age.weight[groups])
+    items, weights, mask, targets = batch()
+    m.train()
+    m(items, weights, mask, targets, loss="ce").loss.backward()
+    assert adapter.item_age.weight.grad is not None
+    assert adapter.item_age.weight.grad.abs().sum(1).gt(0).all()  # every group scored
+
+    m.save_pretrained(tmp_path / "adapter")
+    loaded = RecLLMModel.from_pretrained(tmp_path / "adapter", m.backbone, encodings()).eval()
+    assert torch.equal(loaded.adapter.age_bucket, adapter.age_bucket)
+    assert torch.equal(loaded.item_embeddings(), m.eval().item_embeddings())
+    new = ItemEncodings(
+        pooled=m.pooled[:1].clone(), tokens=m.meta_tokens[:1].clone(), token_mask=m.meta_mask[:1]
+    )
+    loaded.update_items(torch.tensor([N_ITEMS]), new)
+    assert loaded.adapter.age_bucket is not None
+    assert loaded.adapter.age_bucket[N_ITEMS] == 3
+    for bad in (1, -2):
+        with pytest.raises(ConfigError, match="item_age_buckets must be 0"):
+            AdapterConfig(item_age_buckets=bad)
+
+
 def test_item_id_dropout_is_validated() -> None:
     with pytest.raises(ConfigError, match="item_id_dropout must be in"):
         AdapterConfig(item_id_dropout=1.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -294,6 +295,28 @@ def test_a_learned_missing_id_stands_in_for_the_cold_start_items(tmp_path: Path)
     assert not torch.equal(adapter.missing_id.detach(), before)
     saved = load_file(str(Path(config.output_dir) / "best" / WEIGHTS_NAME))
     assert torch.equal(saved["has_id"], adapter.has_id)
+    recipe.cleanup()
+
+
+def test_item_age_groups_come_from_the_training_split(tmp_path: Path) -> None:
+    """``adapter.item_age_buckets``: the recipe groups the items by their first training
+    interaction; the cold-start split's held-out items, never trained on, are newest."""
+    config = toy_config(tmp_path, "aged", epochs=1, loss="ce")
+    config.adapter.item_age_buckets = 3
+    recipe = cold_start_recipe(config)
+    adapter = recipe.model.adapter
+    assert adapter.age_bucket is not None
+    split = recipe.split
+    groups = adapter.age_bucket[: split.n_items].numpy()
+    assert set(groups[split.cold_items].tolist()) == {2}
+    first = split.first_seen()
+    seen = ~np.isnan(first)
+    assert not seen[split.cold_items].any()
+    oldest, newest = np.nanargmin(first), np.nanargmax(first)
+    assert groups[oldest] == 0 and groups[newest] == 2
+    recipe.train()
+    saved = load_file(str(Path(config.output_dir) / "best" / WEIGHTS_NAME))
+    assert torch.equal(saved["age_bucket"], adapter.age_bucket)
     recipe.cleanup()
 
 

@@ -104,6 +104,9 @@ MODELS: dict[str, ModelSpec | None] = {
         "{dataset}.yaml", ("adapter.item_id_dropout=0.75",)
     ),
     "recllm-adapter-id-dropout-0.9": ModelSpec("{dataset}.yaml", ("adapter.item_id_dropout=0.9",)),
+    # a learned vector per item age group (20: 5 % of the items each), for the new
+    # products the test targets lean to
+    "recllm-adapter-item-age": ModelSpec("{dataset}.yaml", ("adapter.item_age_buckets=20",)),
     "recllm-adapter-lora": ModelSpec("{dataset}.yaml", ("backbone.finetune=lora",)),
     "recllm-adapter-full-backbone": ModelSpec(
         "{dataset}.yaml", ("backbone.finetune=full", "trainer.backbone_lr=1e-4")

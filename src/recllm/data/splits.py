@@ -117,6 +117,14 @@ class Split:
         frame = self.train if stage == "train" else self.history(stage)
         return UserSequences.from_frame(frame, self.n_users)
 
+    def first_seen(self) -> np.ndarray:
+        """(n_items,) the timestamp of each item's first training interaction, NaN for an
+        item with none (a cold-start split's held-out items)."""
+        first = np.full(self.n_items, np.nan)
+        times = self.train.groupby("item")["timestamp"].min()
+        first[times.index.to_numpy()] = times.to_numpy(dtype=np.float64)
+        return first
+
     def summary(self) -> dict[str, int | str]:
         summary: dict[str, int | str] = {
             "protocol": self.protocol,

@@ -55,6 +55,12 @@ class AdapterConfig:
             each target item's ID embedding is pulled towards its own projected text and
             away from the other target items' texts in the batch (InfoNCE both ways).
         alignment_temperature: the temperature of that term.
+        item_age_buckets: 0 (off) or K: each item's embedding adds a learned vector for
+            when the item first occurs in training, one of K groups of equally many
+            items, oldest to newest; an item never trained on (a cold item, one added
+            after training) counts as newest. On Beauty the test targets lean to new
+            products, which an ID-only model learns from co-occurrence and the item
+            texts cannot say.
         use_metadata: use the items' pooled and token metadata embeddings (off: ID only).
         use_cross_attention: fuse each step with its item's metadata tokens.
         use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
@@ -84,6 +90,7 @@ class AdapterConfig:
     id_dims: int = 64
     text_alignment: float = 0.0
     alignment_temperature: float = 0.1
+    item_age_buckets: int = 0
     use_metadata: bool = True
     use_cross_attention: bool = True
     use_behaviour_weights: bool = True
@@ -140,6 +147,10 @@ class AdapterConfig:
             problems.append(
                 "text_alignment needs use_item_ids, use_metadata and item_fusion 'sum' "
                 "(it aligns each ID embedding with its item's projected text)"
+            )
+        if self.item_age_buckets < 0 or self.item_age_buckets == 1:
+            problems.append(
+                f"item_age_buckets must be 0 (off) or >= 2, got {self.item_age_buckets}"
             )
         if not (self.use_item_ids or self.use_metadata):
             problems.append(

@@ -93,6 +93,7 @@ class RecAdapter(nn.Module):
     """
 
     has_id: torch.Tensor | None  # (N + 1,) bool, under ``missing_id: learned`` only
+    age_bucket: torch.Tensor | None  # (N + 1,) long, under ``item_age_buckets`` only
 
     def __init__(self, config: AdapterConfig) -> None:
         super().__init__()
@@ -119,6 +120,13 @@ class RecAdapter(nn.Module):
         self.missing_id = nn.Parameter(torch.zeros(id_width)) if learned else None
         self.register_buffer(
             "has_id", torch.ones(config.n_items + 1, dtype=torch.bool) if learned else None
+        )
+        ages = config.item_age_buckets
+        self.item_age = nn.Embedding(ages, d) if ages else None
+        # each item's age group, saved with the weights: serving scores with the same
+        # groups (until set_item_ages, every item counts as newest)
+        self.register_buffer(
+            "age_bucket", torch.full((config.n_items + 1,), ages - 1) if ages else None
         )
         self.meta_pooled = (
             nn.Linear(config.meta_dim, d) if config.use_metadata and not null_space else None
@@ -147,6 +155,8 @@ class RecAdapter(nn.Module):
             nn.init.normal_(self.item_ids.weight, std=ID_INIT_STD)
             with torch.no_grad():
                 self.item_ids.weight[self.pad_id].zero_()
+        if self.item_age is not None:
+            nn.init.normal_(self.item_age.weight, std=ID_INIT_STD)
         nn.init.normal_(self.positions.weight, std=0.02)
 
     def fit_text(self, pooled: torch.Tensor) -> None:
@@ -170,8 +180,35 @@ class RecAdapter(nn.Module):
         std = components.std(0, keepdim=True).clamp(min=1e-8)
         self.item_ids.weight[: self.pad_id, :k] = components / std * ID_INIT_STD
 
+    @torch.no_grad()
+    def set_item_ages(self, first_seen: torch.Tensor) -> None:
+        """Group the items by ``first_seen`` (N,): the time of each item's first training
+        interaction, NaN for none. Groups hold equally many of the items seen, oldest
+        first; an item never seen joins the newest group."""
+        assert self.age_bucket is not None, "set_item_ages needs item_age_buckets on"
+        n_groups = self.config.item_age_buckets
+        seen = ~first_seen.isnan()
+        times = first_seen.double()
+        if seen.any():
+            edges = torch.quantile(
+                times[seen], torch.arange(1, n_groups, dtype=torch.float64) / n_groups
+            )
+            groups = torch.bucketize(times, edges, right=True)
+        else:
+            groups = torch.zeros(len(times), dtype=torch.long)
+        groups[~seen] = n_groups - 1
+        self.age_bucket[: len(groups)] = groups
+
     def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) embedding of every item (the last row is padding)."""
+        items = self._fused_items(pooled)
+        if self.item_age is None:
+            return items
+        assert self.age_bucket is not None
+        return items + self.item_age(self.age_bucket).to(items.dtype)
+
+    def _fused_items(self, pooled: torch.Tensor | None) -> torch.Tensor:
+        """(N + 1, d) each item's ID and text, fused as ``item_fusion`` says."""
         ids = self._id_rows() if self.item_ids is not None else None
         if self.text_space is not None:
             assert pooled is not None and ids is not None, "null_space fuses text and IDs"
