@@ -240,6 +240,23 @@ def test_output_dir_guards_and_final_validation(tmp_path: Path) -> None:
     assert replaced.state["epoch"] == 0
 
 
+def test_a_run_started_before_a_setting_existed_resumes_at_its_default(tmp_path: Path) -> None:
+    """A setting added since a run started is read as its default, not as a change: the
+    run folder's config.json lacks it, and resuming must not refuse the run."""
+    config = toy_config(tmp_path, "older", epochs=2, eval_every=1)
+    run(config, until_epoch=1)
+    saved = Path(config.output_dir) / "config.json"
+    started = json.loads(saved.read_text())
+    del started["adapter"]["item_age_buckets"]  # as written before the setting existed
+    saved.write_text(json.dumps(started))
+    resumed = run(toy_config(tmp_path, "older", epochs=2, eval_every=1), resume=True)
+    assert resumed.state["epoch"] == 2
+    started["adapter"]["item_age_buckets"] = 4  # a real change still refuses
+    saved.write_text(json.dumps(started))
+    with pytest.raises(ConfigError, match=r"config differs .*adapter\.item_age_buckets"):
+        TrainRecipe(toy_config(tmp_path, "older", epochs=3), resume=True).setup()
+
+
 def test_early_stop_survives_resume(tmp_path: Path) -> None:
     stopped = run(toy_config(tmp_path, "stop", epochs=6, patience=1, lr=1e-6))
     assert stopped.state["stopped"] and stopped.state["epoch"] < 6

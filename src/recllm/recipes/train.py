@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from recllm import distributed
-from recllm.config import run_settings_problems, to_dict
+from recllm.config import from_dict, run_settings_problems, to_dict
 from recllm.data.batching import WINDOW_MODES, BucketBatchSampler, to_device
 from recllm.data.identity import catalogue_identity, check_identity, write_identity
 from recllm.data.preprocess import PreprocessConfig, preprocess
@@ -505,7 +505,9 @@ class TrainRecipe:
         if not saved.is_file():
             return
         with damaged_file_errors(saved):
-            before = _flatten(json.loads(saved.read_text()))
+            started = json.loads(saved.read_text())
+        # settings added to the config since the run started count as their defaults
+        before = _flatten(to_dict(from_dict(TrainConfig, started)))
         now = _flatten(to_dict(self.config))
         changed = sorted(
             k
