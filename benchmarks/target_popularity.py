@@ -1,13 +1,13 @@
 """Accuracy by how often the target item was trained on: the long tail against the head.
 
     python benchmarks/target_popularity.py --data-dir ../shared/data RUN [RUN ...] \
-        [--adjust 0.1 0.2 ...]
+        [--adjust 0.1 0.2 ...] [--by age]
 
 Each RUN is a finished ``recllm train`` folder; its best weights are evaluated on the
 validation and test splits (full catalogue, as in training), with the targets grouped by
 their item's interactions in the training split. All runs must share one dataset and
-split. Writes ``results/<dataset>/target-popularity.json`` (or ``--out``) with the command
-and commit. A gap between two models that sits in one bucket says where to look; the share
+split. Writes ``results/<dataset>/target-popularity.json`` (``target-age.json`` with
+``--by age``; or ``--out``) with the command and commit. A gap between two models that sits in one bucket says where to look; the share
 of targets in each bucket says how much the valid and test splits differ there.
 
 Beside the targets, the same buckets count the run's own top-10 lists (``top10_share``):
@@ -18,6 +18,11 @@ embeddings of popular items shows there. ``--adjust`` then tries to undo that le
 score minus ``alpha * log(1 + training count)`` of its item, for each alpha given; alpha is
 chosen on validation NDCG@10 (0, no correction, is always a candidate) and test reported at
 it.
+
+``--by age`` groups the items by when they first occur in training instead (the oldest
+half, the next 30 %, the next 15 % and the newest 5 % of the items seen; an item never
+seen counts as newest): where the targets lean to new products, a model that cannot tell
+new from old items trails there.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ from recllm.eval.evaluator import Scorer
 
 # training interactions of the target item: [low, high)
 BUCKETS = ((0, 5), (5, 10), (10, 20), (20, 50), (50, None))
+# shares of the items seen in training, oldest first (by their first interaction)
+AGE_SHARES = (("oldest 50%", 0.5), ("next 30%", 0.8), ("next 15%", 0.95), ("newest 5%", 1.0))
+GROUPINGS = {
+    "popularity": "training interactions of the target item",
+    "age": "when the target item first occurs in training, as a share of the items seen",
+}
 
 
 def bucket_name(low: int, high: int | None) -> str:
@@ -50,6 +61,15 @@ def item_buckets(train_items: np.ndarray, n_items: int) -> dict[str, np.ndarray]
         bucket_name(low, high): (counts >= low) & (counts < (high or np.iinfo(np.int64).max))
         for low, high in BUCKETS
     }
+
+
+def age_buckets(first_seen: np.ndarray) -> dict[str, np.ndarray]:
+    """One boolean array over the catalogue per age group of :data:`AGE_SHARES`, from
+    each item's first training interaction (NaN: never seen, counted as newest)."""
+    seen = ~np.isnan(first_seen)
+    edges = np.quantile(first_seen[seen], [share for _, share in AGE_SHARES[:-1]])
+    groups = np.searchsorted(edges, np.where(seen, first_seen, np.inf), side="right")
+    return {name: groups == index for index, (name, _) in enumerate(AGE_SHARES)}
 
 
 class ScoredStage:
@@ -111,10 +131,11 @@ def item_norms(model: Any, buckets: dict[str, np.ndarray]) -> dict[str, dict[str
 
 
 def measure(
-    run_dir: Path, data_dir: Path | None, alphas: list[float]
+    run_dir: Path, data_dir: Path | None, alphas: list[float], by: str = "popularity"
 ) -> tuple[str, dict[str, Any]]:
-    """The dataset's name and the run's metrics per stage, overall and per bucket; with
-    ``alphas``, the same under each popularity correction, and the one validation picks."""
+    """The dataset's name and the run's metrics per stage, overall and per bucket (of
+    :data:`GROUPINGS` ``by``); with ``alphas``, the same under each popularity
+    correction, and the one validation picks."""
     from recllm.eval.evaluator import evaluate
     from recllm.recipes.inference import load_run
     from recllm.recipes.models import make_scorer
@@ -122,7 +143,10 @@ def measure(
     run = load_run(run_dir, data_dir=data_dir, progress=False)
     split = run.split
     train_items = split.train["item"].to_numpy()
-    buckets = item_buckets(train_items, split.n_items)
+    if by == "age":
+        buckets = age_buckets(split.first_seen())
+    else:
+        buckets = item_buckets(train_items, split.n_items)
     log_counts = torch.from_numpy(np.log1p(np.bincount(train_items, minlength=split.n_items)))
     scorer = make_scorer(run.model)
     figures: dict[str, Any] = {
@@ -170,10 +194,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ALPHA",
         help="also rank by score - ALPHA * log(1 + training count), ALPHA chosen on validation",
     )
+    parser.add_argument(
+        "--by",
+        choices=list(GROUPINGS),
+        default="popularity",
+        help="group the items by training interactions (default) or by first interaction",
+    )
     args = parser.parse_args(argv)
     if any(alpha < 0 for alpha in args.adjust):
         parser.error(f"--adjust takes alphas >= 0, got {args.adjust}")
-    measured = {str(run): measure(run, args.data_dir, args.adjust) for run in args.runs}
+    measured = {str(run): measure(run, args.data_dir, args.adjust, args.by) for run in args.runs}
     datasets = {name for name, _ in measured.values()}
     splits = {repr(figures["split"]) for _, figures in measured.values()}
     if len(datasets) != 1 or len(splits) != 1:
@@ -182,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {run: figures for run, (_, figures) in measured.items()}
     first = next(iter(runs.values()))  # the runs share a split: the same users per group
     for stage in ("valid", "test"):
-        print(f"{stage}: NDCG@10 by the target's training interactions (users)")
+        print(f"{stage}: NDCG@10, grouped by {GROUPINGS[args.by]} (users)")
         for group, counted in first[stage].items():
             cells = [cell(figures, stage, group) for figures in runs.values()]
             print(f"  {group:>6} ({counted['n_users']:>6}): " + "  ".join(cells))
@@ -191,16 +221,19 @@ def main(argv: list[str] | None = None) -> int:
             alpha = figures["adjusted"]["chosen_alpha"]
             test = figures["adjusted"]["by_alpha"][str(alpha)]["test"]["all"]
             print(f"{run}: alpha {alpha} chosen on validation; test NDCG@10 {test['ndcg@10']:.4f}")
-    out = args.out or Path("results") / dataset / "target-popularity.json"
+    name = "target-popularity.json" if args.by == "popularity" else f"target-{args.by}.json"
+    out = args.out or Path("results") / dataset / name
     command = " ".join(["python", "benchmarks/target_popularity.py", *sys.argv[1:]])
     buckets = [bucket_name(low, high) for low, high in BUCKETS]
+    if args.by == "age":
+        buckets = [group for group, _ in AGE_SHARES]
     write_json(
         out,
         {
             "benchmark": "target_popularity",
             **provenance(),
             "command": command,
-            "buckets": "training interactions of the target item: " + ", ".join(buckets),
+            "buckets": f"{GROUPINGS[args.by]}: " + ", ".join(buckets),
             "runs": runs,
         },
     )

@@ -55,6 +55,31 @@ def test_buckets_cover_every_item_once() -> None:
     assert buckets["50+"].tolist() == [False, False, True, False]
 
 
+def test_age_groups_cover_every_item_once_oldest_first() -> None:
+    script = load_script()
+    first_seen = np.arange(40, dtype=np.float64)[::-1].copy()  # item 0 is the newest
+    first_seen[5] = np.nan  # never trained on
+    groups = script.age_buckets(first_seen)
+    assert list(groups) == ["oldest 50%", "next 30%", "next 15%", "newest 5%"]
+    assert np.stack(list(groups.values())).sum(0).tolist() == [1] * 40
+    assert groups["newest 5%"][[0, 5]].all() and groups["oldest 50%"][39]
+    seen = np.flatnonzero(~np.isnan(first_seen))
+    sizes = [int(members[seen].sum()) for members in groups.values()]
+    expected = [0.5 * 39, 0.3 * 39, 0.15 * 39, 0.05 * 39]  # 39 items seen: 50/30/15/5 %
+    assert all(abs(size - share) <= 1 for size, share in zip(sizes, expected, strict=True))
+
+
+def assert_groups_add_up(figures: dict) -> None:
+    """Every evaluated user falls in one group, and the groups' NDCG@10 mix to the total."""
+    for stage in ("valid", "test"):
+        groups = {k: v for k, v in figures[stage].items() if k != "all"}
+        assert sum(g["n_users"] for g in groups.values()) == figures[stage]["all"]["n_users"]
+        mixed = sum(g["ndcg@10"] * g["n_users"] for g in groups.values())
+        assert mixed / figures[stage]["all"]["n_users"] == pytest.approx(
+            figures[stage]["all"]["ndcg@10"]
+        )
+
+
 def test_a_run_is_measured_per_bucket_and_the_buckets_add_up(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,14 +91,18 @@ def test_a_run_is_measured_per_bucket_and_the_buckets_add_up(
     figures = record["runs"][str(run)]
     trained = json.loads((run / "results.json").read_text())
     assert figures["test"]["all"]["ndcg@10"] == pytest.approx(trained["test"]["ndcg@10"])
-    for stage in ("valid", "test"):
-        groups = {k: v for k, v in figures[stage].items() if k != "all"}
-        assert sum(g["n_users"] for g in groups.values()) == figures[stage]["all"]["n_users"]
-        mixed = sum(g["ndcg@10"] * g["n_users"] for g in groups.values())
-        assert mixed / figures[stage]["all"]["n_users"] == pytest.approx(
-            figures[stage]["all"]["ndcg@10"]
-        )
-    assert "NDCG@10 by the target's training interactions" in capsys.readouterr().out
+    assert_groups_add_up(figures)
+    assert "grouped by training interactions of the target item" in capsys.readouterr().out
+
+    aged = tmp_path / "target-age.json"
+    assert load_script().main([str(run), "--out", str(aged), "--by", "age"]) == 0
+    record = json.loads(aged.read_text())
+    assert record["buckets"].startswith("when the target item first occurs in training")
+    by_age = record["runs"][str(run)]
+    assert by_age["test"]["all"] == figures["test"]["all"]
+    assert_groups_add_up(by_age)
+    assert set(by_age["valid"]) - {"all"} <= {"oldest 50%", "next 30%", "next 15%", "newest 5%"}
+    assert "grouped by when the target item first occurs" in capsys.readouterr().out
 
 
 def test_a_popularity_correction_is_chosen_on_validation(tmp_path: Path) -> None:
