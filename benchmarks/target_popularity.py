@@ -7,8 +7,9 @@ Each RUN is a finished ``recllm train`` folder; its best weights are evaluated o
 validation and test splits (full catalogue, as in training), with the targets grouped by
 their item's interactions in the training split. All runs must share one dataset and
 split. Writes ``results/<dataset>/target-popularity.json`` (``target-age.json`` with
-``--by age``; or ``--out``) with the command and commit. A gap between two models that sits in one bucket says where to look; the share
-of targets in each bucket says how much the valid and test splits differ there.
+``--by age``; or ``--out``) with the command and commit. A gap between two models that
+sits in one bucket says where to look; the share of targets in each bucket says how much
+the valid and test splits differ there.
 
 Beside the targets, the same buckets count the run's own top-10 lists (``top10_share``):
 a model that fills its lists with popular items more than the targets are popular leans to
@@ -37,7 +38,7 @@ import torch
 
 from recllm.bench import provenance, write_json
 from recllm.data.sequences import UserSequences
-from recllm.data.splits import Split, Stage
+from recllm.data.splits import Split, Stage, age_groups
 from recllm.eval.evaluator import Scorer
 
 # training interactions of the target item: [low, high)
@@ -66,9 +67,7 @@ def item_buckets(train_items: np.ndarray, n_items: int) -> dict[str, np.ndarray]
 def age_buckets(first_seen: np.ndarray) -> dict[str, np.ndarray]:
     """One boolean array over the catalogue per age group of :data:`AGE_SHARES`, from
     each item's first training interaction (NaN: never seen, counted as newest)."""
-    seen = ~np.isnan(first_seen)
-    edges = np.quantile(first_seen[seen], [share for _, share in AGE_SHARES[:-1]])
-    groups = np.searchsorted(edges, np.where(seen, first_seen, np.inf), side="right")
+    groups = age_groups(first_seen, [share for _, share in AGE_SHARES[:-1]])
     return {name: groups == index for index, (name, _) in enumerate(AGE_SHARES)}
 
 
@@ -215,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{stage}: NDCG@10, grouped by {GROUPINGS[args.by]} (users)")
         for group, counted in first[stage].items():
             cells = [cell(figures, stage, group) for figures in runs.values()]
-            print(f"  {group:>6} ({counted['n_users']:>6}): " + "  ".join(cells))
+            print(f"  {group:>10} ({counted['n_users']:>6}): " + "  ".join(cells))
     for run, figures in runs.items():
         if "adjusted" in figures:
             alpha = figures["adjusted"]["chosen_alpha"]

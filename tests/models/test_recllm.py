@@ -10,6 +10,7 @@ import torch
 from helpers import HIDDEN, tiny_bert_tokenizer, tiny_hf_config
 
 from recllm.data.sequences import UserSequences
+from recllm.data.splits import age_groups
 from recllm.errors import ConfigError
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.backbone import BackboneConfig, backbone_from_hf_config
@@ -255,17 +256,19 @@ def test_item_age_groups_add_one_learned_vector_per_group(tmp_path: Path) -> Non
     m = model(item_age_buckets=4)
     adapter = m.adapter
     assert adapter.item_age is not None and adapter.age_bucket is not None
-    first_seen = torch.arange(N_ITEMS, dtype=torch.float64).flip(0) * 10.0  # item 0 newest
-    first_seen[7] = float("nan")  # never in training
+    first_seen = np.arange(N_ITEMS, dtype=np.float64)[::-1] * 10.0  # item 0 newest
+    first_seen[7] = np.nan  # never in training
     adapter.set_item_ages(first_seen)
     groups = adapter.age_bucket[:N_ITEMS]
     assert groups[0] == 3 and groups[N_ITEMS - 1] == 0 and groups[7] == 3
-    seen = torch.ones(N_ITEMS, dtype=torch.bool)
-    seen[7] = False
+    seen = torch.from_numpy(~np.isnan(first_seen))
     sizes = torch.bincount(groups[seen], minlength=4)
     assert int(sizes.max() - sizes.min()) <= 1  # 19 items seen: groups of 4 or 5
-    order = first_seen[seen].argsort()
+    order = torch.from_numpy(first_seen[seen.numpy()].argsort())
     assert bool((groups[seen][order].diff() >= 0).all())  # older never in a newer group
+    assert adapter.age_bucket[N_ITEMS] == 3  # the padding row is left alone
+    with pytest.raises(ValueError, match="first_seen has 19 items, the catalogue 20"):
+        adapter.set_item_ages(first_seen[1:])
 
     m.eval()
     without_age = adapter._fused_items(m.pooled)[:N_ITEMS]
@@ -289,6 +292,17 @@ def test_item_age_groups_add_one_learned_vector_per_group(tmp_path: Path) -> Non
     for bad in (1, -2):
         with pytest.raises(ConfigError, match="item_age_buckets must be 0"):
             AdapterConfig(item_age_buckets=bad)
+    with pytest.raises(ConfigError, match="item_age_buckets does not apply to item_fusion"):
+        AdapterConfig(item_age_buckets=4, item_fusion="null_space")
+
+
+def test_age_groups_rank_items_so_tied_times_leave_no_group_empty() -> None:
+    """Coarse timestamps tie many items; ranking (ties by id) still fills every group."""
+    tied = np.array([5.0] * 9 + [6.0, 7.0, 8.0])  # 9 of 12 items share the oldest time
+    assert age_groups(tied, [0.25, 0.5, 0.75]).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert age_groups(np.full(4, 3.0), [0.5]).tolist() == [0, 0, 1, 1]
+    never = np.full(3, np.nan)  # nothing seen: every item is new
+    assert age_groups(never, [0.5]).tolist() == [1, 1, 1]
 
 
 def test_item_id_dropout_is_validated() -> None:

@@ -255,6 +255,12 @@ def test_a_run_started_before_a_setting_existed_resumes_at_its_default(tmp_path:
     saved.write_text(json.dumps(started))
     with pytest.raises(ConfigError, match=r"config differs .*adapter\.item_age_buckets"):
         TrainRecipe(toy_config(tmp_path, "older", epochs=3), resume=True).setup()
+    started["adapter"]["retired_knob"] = 1  # a setting this version no longer has
+    saved.write_text(json.dumps(started))
+    with pytest.raises(
+        ConfigError, match=r"(?s)resume: .*config.json is not a config .*retired_knob"
+    ):
+        TrainRecipe(toy_config(tmp_path, "older", epochs=3), resume=True).setup()
 
 
 def test_early_stop_survives_resume(tmp_path: Path) -> None:

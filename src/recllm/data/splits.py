@@ -22,6 +22,7 @@ those items are excluded from the ranking; for validation, training only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -118,8 +119,8 @@ class Split:
         return UserSequences.from_frame(frame, self.n_users)
 
     def first_seen(self) -> np.ndarray:
-        """(n_items,) the timestamp of each item's first training interaction, NaN for an
-        item with none (a cold-start split's held-out items)."""
+        """(n_items,) the timestamp of each item's first timed training interaction, NaN
+        for an item with none (a cold-start split's held-out items; see :func:`age_groups`)."""
         first = np.full(self.n_items, np.nan)
         times = self.train.groupby("item")["timestamp"].min()
         first[times.index.to_numpy()] = times.to_numpy(dtype=np.float64)
@@ -137,6 +138,21 @@ class Split:
             summary["holdout_users"] = int(self.holdout["user"].nunique())
             summary["holdout_interactions"] = len(self.holdout)
         return summary
+
+
+def age_groups(first_seen: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
+    """Each item's age group, 0 the oldest, from ``first_seen`` (see
+    :meth:`Split.first_seen`): the items seen, ranked by it (ties by item id), are cut at
+    the shares ``cuts`` (increasing, in (0, 1)) into ``len(cuts) + 1`` groups; an item
+    never seen joins the newest, as a new item would. Ranks, not time quantiles, so that
+    tied times (coarse timestamps) cannot leave a group empty."""
+    seen = np.flatnonzero(~np.isnan(first_seen))
+    ranked = seen[np.argsort(first_seen[seen], kind="stable")]
+    groups = np.full(len(first_seen), len(cuts), dtype=np.int64)
+    groups[ranked] = np.searchsorted(
+        cuts, np.arange(len(ranked)) / max(len(ranked), 1), side="right"
+    )
+    return groups
 
 
 def split(dataset: Dataset, config: SplitConfig | None = None) -> Split:

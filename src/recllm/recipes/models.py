@@ -58,7 +58,7 @@ def build_model(config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
     model = _new_model(config, pipeline)
     model.training_items = training_pool(pipeline.split)
     if isinstance(model, RecLLMModel) and model.adapter.item_age is not None:
-        model.adapter.set_item_ages(torch.from_numpy(pipeline.split.first_seen()))
+        model.adapter.set_item_ages(pipeline.split.first_seen())
     return model
 
 

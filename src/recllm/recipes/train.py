@@ -507,7 +507,13 @@ class TrainRecipe:
         with damaged_file_errors(saved):
             started = json.loads(saved.read_text())
         # settings added to the config since the run started count as their defaults
-        before = _flatten(to_dict(from_dict(TrainConfig, started)))
+        # (a new setting's default must train as the code did before it existed)
+        try:
+            before = _flatten(to_dict(from_dict(TrainConfig, started)))
+        except ConfigError as error:
+            raise ConfigError(
+                f"resume: {saved} is not a config this version can resume: {error}"
+            ) from error
         now = _flatten(to_dict(self.config))
         changed = sorted(
             k

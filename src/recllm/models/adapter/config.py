@@ -181,6 +181,11 @@ class AdapterConfig:
             )
         if self.item_id_init == "text":
             problems.append("item_id_init 'text' does not apply to item_fusion 'null_space'")
+        if self.item_age_buckets:
+            problems.append(
+                "item_age_buckets does not apply to item_fusion 'null_space' (it would shift "
+                "the frozen text dimensions)"
+            )
         return problems
 
     def save(self, folder: Path) -> None:

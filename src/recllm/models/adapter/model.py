@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from recllm.data.splits import age_groups
 from recllm.errors import ConfigError
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.adapter.layer import CrossAttentionFusion, PreferenceAggregator
@@ -181,23 +183,16 @@ class RecAdapter(nn.Module):
         self.item_ids.weight[: self.pad_id, :k] = components / std * ID_INIT_STD
 
     @torch.no_grad()
-    def set_item_ages(self, first_seen: torch.Tensor) -> None:
-        """Group the items by ``first_seen`` (N,): the time of each item's first training
-        interaction, NaN for none. Groups hold equally many of the items seen, oldest
-        first; an item never seen joins the newest group."""
+    def set_item_ages(self, first_seen: np.ndarray) -> None:
+        """Group the items (N,) by ``first_seen``, the time of each one's first training
+        interaction (NaN: none), into ``item_age_buckets`` groups of equally many of the
+        items seen, oldest first; an item never seen joins the newest."""
         assert self.age_bucket is not None, "set_item_ages needs item_age_buckets on"
+        if len(first_seen) != self.pad_id:
+            raise ValueError(f"first_seen has {len(first_seen)} items, the catalogue {self.pad_id}")
         n_groups = self.config.item_age_buckets
-        seen = ~first_seen.isnan()
-        times = first_seen.double()
-        if seen.any():
-            edges = torch.quantile(
-                times[seen], torch.arange(1, n_groups, dtype=torch.float64) / n_groups
-            )
-            groups = torch.bucketize(times, edges, right=True)
-        else:
-            groups = torch.zeros(len(times), dtype=torch.long)
-        groups[~seen] = n_groups - 1
-        self.age_bucket[: len(groups)] = groups
+        groups = age_groups(first_seen, [k / n_groups for k in range(1, n_groups)])
+        self.age_bucket[: self.pad_id] = torch.from_numpy(groups)
 
     def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) embedding of every item (the last row is padding)."""
