@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,3 +86,27 @@ def test_bad_inputs_and_config() -> None:
         )
     with pytest.raises(ConfigError, match="must divide"):
         SASRecConfig(d_model=10, n_heads=3)
+
+
+def test_item_age_groups_join_inputs_and_scores_and_are_saved(tmp_path: Path) -> None:
+    """``item_age_buckets`` (the ID-only control for RecLLM-Adapter's item age): each
+    item's input and output embedding adds its group's vector; off adds nothing."""
+    assert "age_bucket" not in tiny().state_dict() and tiny().item_age is None
+    model = tiny(item_age_buckets=3)
+    assert model.item_age is not None and model.age_bucket is not None
+    model.set_item_ages(np.arange(12, dtype=np.float64))  # item 11 is the newest
+    assert model.age_bucket.tolist() == [0] * 4 + [1] * 4 + [2] * 4 + [2]
+    aged = model.items.weight[:12] + model.item_age.weight[model.age_bucket[:12]]
+    assert torch.allclose(model.item_embeddings(), aged)
+    items, mask = torch.tensor([[1, 5, 9, 12]]), torch.tensor([[True, True, True, False]])
+    out = model(items, torch.ones(1, 4), mask, targets=torch.tensor([[5, 9, 10, 12]]))
+    assert out.loss is not None
+    out.loss.backward()
+    assert model.item_age.weight.grad is not None
+    assert bool(model.item_age.weight.grad.abs().sum(1).gt(0).all())
+    model.save_pretrained(tmp_path)
+    loaded = SASRec.from_pretrained(tmp_path, n_items=12)
+    assert torch.equal(loaded.age_bucket, model.age_bucket)
+    assert torch.equal(loaded.item_embeddings(), model.eval().item_embeddings())
+    with pytest.raises(ConfigError, match="item_age_buckets must be 0"):
+        SASRecConfig(item_age_buckets=1)

@@ -342,6 +342,13 @@ def test_item_age_groups_come_from_the_training_split(tmp_path: Path) -> None:
     assert torch.equal(saved["age_bucket"], adapter.age_bucket)
     recipe.cleanup()
 
+    control = toy_config(tmp_path, "aged-sasrec", epochs=1, loss="ce")
+    control.model = "sasrec"
+    control.sasrec.item_age_buckets = 3
+    sasrec = cold_start_recipe(control).model
+    assert sasrec.age_bucket is not None
+    assert torch.equal(sasrec.age_bucket, adapter.age_bucket)  # the same split, the same groups
+
 
 def test_backbone_lr_gives_the_language_model_its_own_rate(tmp_path: Path) -> None:
     recipe = TrainRecipe(

@@ -63,6 +63,10 @@ MODELS: dict[str, ModelSpec | None] = {
     "lightgcn": ModelSpec("baselines/cf-{dataset}.yaml", ("model=lightgcn",)),
     "sasrec-bce": ModelSpec("baselines/sasrec-{dataset}.yaml", ("trainer.loss=bce",)),
     "sasrec-ce": ModelSpec("baselines/sasrec-{dataset}.yaml", ("trainer.loss=ce",)),
+    # the control for recllm-adapter-item-age: the same item age groups on the ID-only model
+    "sasrec-ce-item-age": ModelSpec(
+        "baselines/sasrec-{dataset}.yaml", ("trainer.loss=ce", "sasrec.item_age_buckets=20")
+    ),
     # The same backbone adapted generically: items as a plain linear projection of their
     # text embedding (no ID embeddings, cross-attention, behaviour weights or user vector),
     # the backbone tuned with LoRA or in full. The rows measure what the recommendation

@@ -18,6 +18,7 @@ from torch import nn
 
 from recllm.config import load_saved_config, save_config
 from recllm.errors import ConfigError
+from recllm.models.item_age import ItemAgeMixin
 from recllm.models.sequential import RecOutput, SequenceModelMixin
 
 SASREC_CONFIG_NAME = "sasrec_config.json"
@@ -34,6 +35,10 @@ class SASRecConfig:
         n_heads: attention heads per block; must divide ``d_model``.
         max_len: most recent items fed to the model.
         dropout: dropout on embeddings, attention and feed-forward.
+        item_age_buckets: 0 (off) or K: each item's embedding adds a learned vector for
+            its age group (see :mod:`recllm.models.item_age`), as RecLLM-Adapter's
+            ``adapter.item_age_buckets`` does: the control that says how much of that
+            idea's gain an ID-only model gets too.
         n_items: catalogue size (set when the model is built).
     """
 
@@ -42,6 +47,7 @@ class SASRecConfig:
     n_heads: int = 2
     max_len: int = 50
     dropout: float = 0.2
+    item_age_buckets: int = 0
     n_items: int = 0
 
     def __post_init__(self) -> None:
@@ -54,10 +60,14 @@ class SASRecConfig:
             problems.append(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.item_age_buckets < 0 or self.item_age_buckets == 1:
+            problems.append(
+                f"item_age_buckets must be 0 (off) or >= 2, got {self.item_age_buckets}"
+            )
         ConfigError.collect("sasrec", problems)
 
 
-class SASRec(SequenceModelMixin, nn.Module):
+class SASRec(SequenceModelMixin, ItemAgeMixin):
     """Item embeddings + positions -> causal Transformer -> per-position queries.
 
     Input and output item embeddings are shared (as in the paper); padding uses the
@@ -86,14 +96,20 @@ class SASRec(SequenceModelMixin, nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.final_norm = nn.LayerNorm(d)
+        self._add_item_age(config.n_items, d, config.item_age_buckets)
         nn.init.normal_(self.items.weight, std=0.02)
         nn.init.normal_(self.positions.weight, std=0.02)
+        if self.item_age is not None:
+            nn.init.normal_(self.item_age.weight, std=0.02)
         with torch.no_grad():
             self.items.weight[config.n_items].zero_()
 
     def item_embeddings(self) -> torch.Tensor:
         """(N, d) output embeddings of the catalogue (padding row dropped)."""
-        return self.items.weight[: self.n_items]
+        items = self.items.weight[: self.n_items]
+        if self.item_age is None:
+            return items
+        return items + self.age_vectors()[: self.n_items]
 
     def forward(
         self,
@@ -118,7 +134,10 @@ class SASRec(SequenceModelMixin, nn.Module):
             raise ValueError(
                 f"item id {int(items.max())} is outside the catalogue of {self.n_items} items"
             )
-        steps = self.items(items) * self.config.d_model**0.5 + self.positions.weight[:length]
+        embedded = self.items(items)
+        if self.item_age is not None:
+            embedded = embedded + self.age_vectors(items)
+        steps = embedded * self.config.d_model**0.5 + self.positions.weight[:length]
         steps = self.dropout(steps) * mask.unsqueeze(-1)
         causal = nn.Transformer.generate_square_subsequent_mask(length, device=items.device)
         hidden = self.encoder(steps, mask=causal, is_causal=True)

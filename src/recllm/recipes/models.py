@@ -27,6 +27,7 @@ from recllm.data.batching import (
 )
 from recllm.eval.evaluator import Scorer
 from recllm.models.adapter.config import CONFIG_NAME as ADAPTER_CONFIG_NAME
+from recllm.models.item_age import ItemAgeMixin
 from recllm.models.lightgcn import CF_CONFIG_NAME, LightGCN, UserScorer, normalised_adjacency
 from recllm.models.recllm import RecLLMModel
 from recllm.models.sasrec import SASREC_CONFIG_NAME, SASRec
@@ -57,8 +58,9 @@ def build_model(config: TrainConfig, pipeline: Pipeline) -> TrainableModel:
     split its training never scores the held-out items (see :func:`training_pool`)."""
     model = _new_model(config, pipeline)
     model.training_items = training_pool(pipeline.split)
-    if isinstance(model, RecLLMModel) and model.adapter.item_age is not None:
-        model.adapter.set_item_ages(pipeline.split.first_seen())
+    aged = model.adapter if isinstance(model, RecLLMModel) else model
+    if isinstance(aged, ItemAgeMixin) and aged.item_age is not None:
+        aged.set_item_ages(pipeline.split.first_seen())
     return model
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from recllm.data.splits import age_groups
 from recllm.errors import ConfigError
 from recllm.models.adapter.config import AdapterConfig
 from recllm.models.adapter.layer import CrossAttentionFusion, PreferenceAggregator
+from recllm.models.item_age import ItemAgeMixin
 
 ID_INIT_STD = 0.02  # small: an item never trained (cold start) scores from its metadata
 
@@ -87,7 +86,7 @@ class TextSpace(nn.Module):
         return ((pooled.float() - self.mean) @ self.basis.T) / self.scale
 
 
-class RecAdapter(nn.Module):
+class RecAdapter(ItemAgeMixin):
     """The trainable recommendation adapter (see the module docstring).
 
     Item metadata is passed in (not owned): ``pooled`` (N + 1, H_meta), ``meta_tokens``
@@ -95,7 +94,6 @@ class RecAdapter(nn.Module):
     """
 
     has_id: torch.Tensor | None  # (N + 1,) bool, under ``missing_id: learned`` only
-    age_bucket: torch.Tensor | None  # (N + 1,) long, under ``item_age_buckets`` only
 
     def __init__(self, config: AdapterConfig) -> None:
         super().__init__()
@@ -123,13 +121,7 @@ class RecAdapter(nn.Module):
         self.register_buffer(
             "has_id", torch.ones(config.n_items + 1, dtype=torch.bool) if learned else None
         )
-        ages = config.item_age_buckets
-        self.item_age = nn.Embedding(ages, d) if ages else None
-        # each item's age group, saved with the weights: serving scores with the same
-        # groups (until set_item_ages, every item counts as newest)
-        self.register_buffer(
-            "age_bucket", torch.full((config.n_items + 1,), ages - 1) if ages else None
-        )
+        self._add_item_age(config.n_items, d, config.item_age_buckets)
         self.meta_pooled = (
             nn.Linear(config.meta_dim, d) if config.use_metadata and not null_space else None
         )
@@ -182,25 +174,12 @@ class RecAdapter(nn.Module):
         std = components.std(0, keepdim=True).clamp(min=1e-8)
         self.item_ids.weight[: self.pad_id, :k] = components / std * ID_INIT_STD
 
-    @torch.no_grad()
-    def set_item_ages(self, first_seen: np.ndarray) -> None:
-        """Group the items (N,) by ``first_seen``, the time of each one's first training
-        interaction (NaN: none), into ``item_age_buckets`` groups of equally many of the
-        items seen, oldest first; an item never seen joins the newest."""
-        assert self.age_bucket is not None, "set_item_ages needs item_age_buckets on"
-        if len(first_seen) != self.pad_id:
-            raise ValueError(f"first_seen has {len(first_seen)} items, the catalogue {self.pad_id}")
-        n_groups = self.config.item_age_buckets
-        groups = age_groups(first_seen, [k / n_groups for k in range(1, n_groups)])
-        self.age_bucket[: self.pad_id] = torch.from_numpy(groups)
-
     def item_embeddings(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) embedding of every item (the last row is padding)."""
         items = self._fused_items(pooled)
         if self.item_age is None:
             return items
-        assert self.age_bucket is not None
-        return items + self.item_age(self.age_bucket).to(items.dtype)
+        return items + self.age_vectors().to(items.dtype)
 
     def _fused_items(self, pooled: torch.Tensor | None) -> torch.Tensor:
         """(N + 1, d) each item's ID and text, fused as ``item_fusion`` says."""
