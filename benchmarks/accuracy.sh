@@ -37,6 +37,11 @@ lane_recllm() {
         recllm-adapter-item-age --seeds 0 \
         --runs-dir runs/ideas-bench --results-dir results/ideas --set "${SET[@]}" \
         "trainer.lr=$lr" --data-dir "$DATA"
+    # item age groups (seed 0: valid N@10 above the shipped config's best by epoch 10,
+    # results/ideas/amazon-beauty/): their seeds 1 and 2 first
+    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-item-age \
+        --seeds 0 1 2 --runs-dir runs/ideas-bench --results-dir results/ideas \
+        --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \
         "${ONE_THREAD[@]}"
     # the ideas that beat the shipped config on validation (seed 0, N@10 against 0.0673,
@@ -61,6 +66,12 @@ lane_baselines() {
         "${ONE_THREAD[@]}"
     recllm bench accuracy --dataset ml-100k --models sasrec-ce recllm-adapter "${SEEDS[@]}" \
         "${ONE_THREAD[@]}"
+    # the control for item age groups: SASRec-CE with the same groups, at its searched rate
+    local lr
+    lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/sasrec-ce.json'))['config']['trainer']['lr'])")
+    recllm bench accuracy --dataset amazon-beauty --models sasrec-ce-item-age --seeds 0 \
+        --runs-dir runs/ideas-bench --results-dir results/ideas --set "${SET[@]}" \
+        "trainer.lr=$lr" --data-dir "$DATA"
     # the cold-start split of docs/cold-start.md: the shipped (ID-dropout) config, and
     # with a learned stand-in for the IDs that cold items lack
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter \
