@@ -16,6 +16,13 @@ from torch import nn
 from recllm.data.splits import age_groups
 
 
+def group_count_problems(n_groups: int) -> list[str]:
+    """What is wrong with an ``item_age_buckets`` setting (0 is off)."""
+    if n_groups < 0 or n_groups == 1:
+        return [f"item_age_buckets must be 0 (off) or >= 2, got {n_groups}"]
+    return []
+
+
 class ItemAgeMixin(nn.Module):
     """For models whose item table has ``pad_id + 1`` rows (the last is padding): call
     :meth:`_add_item_age` in ``__init__``, :meth:`set_item_ages` before training, and
@@ -43,6 +50,12 @@ class ItemAgeMixin(nn.Module):
         n_groups = self.item_age.num_embeddings
         groups = age_groups(first_seen, [k / n_groups for k in range(1, n_groups)])
         self.age_bucket[:n_items] = torch.from_numpy(groups)
+
+    def _grow_item_ages(self, n_new: int) -> None:
+        """Insert ``n_new`` items before the padding row, in the newest group."""
+        assert self.item_age is not None and self.age_bucket is not None, "item age is off"
+        newest = torch.full((n_new,), self.item_age.num_embeddings - 1)
+        self.age_bucket = torch.cat([self.age_bucket[:-1], newest, self.age_bucket[-1:]])
 
     def age_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
         """The group vector of each of ``items`` (any shape; None: the whole table,

@@ -141,10 +141,8 @@ class RecLLMModel(SequenceModelMixin, nn.Module):
         self.meta_mask = grown(self.meta_mask)
         if self.adapter.has_id is not None:  # a new item has no trained ID
             self.adapter.has_id = grown(self.adapter.has_id)
-        if self.adapter.age_bucket is not None:  # a new item is the newest
-            newest = self.adapter.config.item_age_buckets - 1
-            self.adapter.age_bucket = grown(self.adapter.age_bucket)
-            self.adapter.age_bucket[n : n + n_new] = newest
+        if self.adapter.item_age is not None:  # a new item is the newest
+            self.adapter._grow_item_ages(n_new)
         if self.adapter.item_ids is not None:
             weight = grown(self.adapter.item_ids.weight.detach())  # (N + n_new + 1, d_ids)
             self.adapter.item_ids = torch.nn.Embedding.from_pretrained(

@@ -18,7 +18,7 @@ from torch import nn
 
 from recllm.config import load_saved_config, save_config
 from recllm.errors import ConfigError
-from recllm.models.item_age import ItemAgeMixin
+from recllm.models.item_age import ItemAgeMixin, group_count_problems
 from recllm.models.sequential import RecOutput, SequenceModelMixin
 
 SASREC_CONFIG_NAME = "sasrec_config.json"
@@ -60,10 +60,7 @@ class SASRecConfig:
             problems.append(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.item_age_buckets < 0 or self.item_age_buckets == 1:
-            problems.append(
-                f"item_age_buckets must be 0 (off) or >= 2, got {self.item_age_buckets}"
-            )
+        problems += group_count_problems(self.item_age_buckets)
         ConfigError.collect("sasrec", problems)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from recllm.config import lenient_from_dict, load_saved_config, save_config
 from recllm.errors import ConfigError
+from recllm.models.item_age import group_count_problems
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +149,7 @@ class AdapterConfig:
                 "text_alignment needs use_item_ids, use_metadata and item_fusion 'sum' "
                 "(it aligns each ID embedding with its item's projected text)"
             )
-        if self.item_age_buckets < 0 or self.item_age_buckets == 1:
-            problems.append(
-                f"item_age_buckets must be 0 (off) or >= 2, got {self.item_age_buckets}"
-            )
+        problems += group_count_problems(self.item_age_buckets)
         if not (self.use_item_ids or self.use_metadata):
             problems.append(
                 "use_item_ids and use_metadata cannot both be off: items need some representation"
