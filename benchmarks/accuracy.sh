@@ -64,14 +64,15 @@ lane_recllm() {
 lane_baselines() {
     recllm bench accuracy --dataset amazon-beauty --models sasrec-ce "${SEEDS[@]}" \
         "${ONE_THREAD[@]}"
-    recllm bench accuracy --dataset ml-100k --models sasrec-ce recllm-adapter "${SEEDS[@]}" \
-        "${ONE_THREAD[@]}"
     # the control for item age groups: SASRec-CE with the same groups, at its searched rate
+    # (before ML-100K's longer runs: whether the groups ship waits on it)
     local lr
     lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/sasrec-ce.json'))['config']['trainer']['lr'])")
     recllm bench accuracy --dataset amazon-beauty --models sasrec-ce-item-age --seeds 0 \
         --runs-dir runs/ideas-bench --results-dir results/ideas --set "${SET[@]}" \
         "trainer.lr=$lr" --data-dir "$DATA"
+    recllm bench accuracy --dataset ml-100k --models sasrec-ce recllm-adapter "${SEEDS[@]}" \
+        "${ONE_THREAD[@]}"
     # the cold-start split of docs/cold-start.md: the shipped (ID-dropout) config, and
     # with a learned stand-in for the IDs that cold items lack
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter \

@@ -494,6 +494,15 @@ def build_parser() -> argparse.ArgumentParser:
         "past it (the grid's ratio at that end), up to N steps (default 0: never)",
     )
     bench.add_argument(
+        "--reuse-from",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="RESULTS_DIR",
+        help="accuracy: also reuse the trial records kept under these results folders (e.g. "
+        "results/ideas) when one trains exactly what a trial would, whatever its model's name",
+    )
+    bench.add_argument(
         "--seeds",
         nargs="+",
         type=int,

@@ -379,3 +379,29 @@ def test_each_ablation_and_idea_is_the_shipped_config_with_one_change(name: str)
         assert changed <= {o.split("=")[0] for o in spec.overrides}, model
         no_op = model == "ablation-no-id-dropout" and name == "ml-100k"  # it has none
         assert bool(changed) != no_op, f"{model} on {name} changes {changed}"
+
+
+def test_reuse_from_takes_a_kept_run_of_the_same_config_under_another_results_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An idea adopted by the shipped config is the same run under another name: with
+    --reuse-from, a search finds its kept record by config instead of training again."""
+    argv, results = bench_argv(tmp_path)
+    idea = [*argv[:-4], "--runs-dir", str(tmp_path / "idea-runs")]
+    idea += ["--results-dir", str(tmp_path / "ideas"), "--models", "sasrec-ce"]
+    assert main([*idea, "--lr-factors", "1"]) == 0
+    kept = json.loads(
+        (tmp_path / "ideas" / "toy" / "trials" / "sasrec-ce" / "lr-0.01.json").read_text()
+    )
+
+    search = [*argv, "--models", "sasrec-ce", "--lr-factors", "1"]
+    assert main([*search, "--reuse-from", str(tmp_path / "ideas")]) == 0
+    runs = tmp_path / "runs" / "toy" / "sasrec-ce"
+    assert not runs.exists()  # nothing was trained again
+    assert (
+        json.loads((results / "toy" / "trials" / "sasrec-ce" / "lr-0.01.json").read_text()) == kept
+    )
+
+    # a kept run that trains something else is not taken
+    assert main([*search, "--reuse-from", str(tmp_path / "ideas"), "--set", "trainer.seed=5"]) == 0
+    assert (runs / "lr-0.01" / "results.json").is_file()

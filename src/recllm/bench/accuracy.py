@@ -23,6 +23,7 @@ the committed files.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import subprocess
@@ -315,13 +316,19 @@ def _trains_as(trial: Trial, saved: dict[str, Any]) -> bool:
         return False
 
 
-def _finished(trial: Trial) -> dict[str, Any] | None:
+def _finished(trial: Trial, reuse_from: list[Path]) -> dict[str, Any] | None:
     """The record of an earlier run of exactly this trial, if it finished: from its run
-    folder, or else from the copy kept among the results."""
-    for path in (trial.output_dir / "results.json", trial.record_copy):
+    folder, or else from the copy kept among the results, or else from any trial record
+    kept under the folders of ``reuse_from`` (a model run under another name, e.g. an idea
+    since adopted by the shipped config, is the same run when its config trains the same)."""
+    own = (trial.output_dir / "results.json", trial.record_copy)
+    kept = (p for folder in reuse_from for p in sorted(Path(folder).glob("*/trials/*/*.json")))
+    for path in itertools.chain(own, kept):
         if path.is_file():
             record: dict[str, Any] = json.loads(path.read_text())
             if _trains_as(trial, record.get("config", {})):
+                if path not in own:
+                    log.info("reusing the run of the same config kept at %s", path)
                 return record
     return None
 
@@ -340,11 +347,11 @@ def _interrupted(trial: Trial) -> bool:
         return False
 
 
-def _record(name: str, trial: Trial) -> dict[str, Any]:
+def _record(name: str, trial: Trial, args: argparse.Namespace) -> dict[str, Any]:
     """The finished record of ``trial``: reused when it already ran, else trained now."""
     from recllm.provenance import write_json
 
-    record = _finished(trial)
+    record = _finished(trial, list(getattr(args, "reuse_from", None) or []))
     if record is None:
         command = trial.command
         if _interrupted(trial):  # continue from its last checkpoint, not from scratch
@@ -366,14 +373,14 @@ def _searched_rates(
     assert spec is not None, f"{name} is not a trained model"
     factors = sorted(factors)
     trials = dict(zip(factors, _trials(name, spec, args, factors, seed), strict=True))
-    records = {f: _record(name, trial) for f, trial in trials.items()}
+    records = {f: _record(name, trial, args) for f, trial in trials.items()}
     for _ in range(extend):
         beyond = _beyond_edge(sorted(records), _best(records))
         if beyond is None:
             break
         log.info("%s: the best rate is at an end of the grid; trying x%.6g", name, beyond)
         (trials[beyond],) = _trials(name, spec, args, [beyond], seed)
-        records[beyond] = _record(name, trials[beyond])
+        records[beyond] = _record(name, trials[beyond], args)
     return trials, records
 
 
@@ -403,7 +410,7 @@ def _search(
     chosen = dict(records[chosen_factor])
     if seeds and len(seeds) > 1:
         first = trials[chosen_factor]
-        repeats = [_record(name, _reseeded(first, s, name, args)) for s in seeds[1:]]
+        repeats = [_record(name, _reseeded(first, s, name, args), args) for s in seeds[1:]]
         chosen.update(seed_summary(seeds, [records[chosen_factor], *repeats]))
     chosen["search"] = {
         "rule": "trainer.lr (and backbone_lr) of the config times each factor; "
