@@ -168,6 +168,33 @@ def test_ablations_run_like_models_get_their_own_accuracy_table(tmp_path: Path) 
     assert "no-metadata" not in tables["accuracy-beauty"]
 
 
+def test_the_headline_shows_the_id_only_control_of_a_part_ours_uses(tmp_path: Path) -> None:
+    from recllm.docgen.tables import headline
+
+    def record(ndcg: float, item_age: int = 0) -> dict:
+        return {
+            "test": {"recall@10": 0.1, "ndcg@10": ndcg},
+            "config": {"adapter": {"item_age_buckets": item_age}},
+        }
+
+    (tmp_path / "amazon-beauty").mkdir()
+    (tmp_path / "ideas" / "amazon-beauty").mkdir(parents=True)
+    ours = tmp_path / "amazon-beauty" / "recllm-adapter.json"
+    (tmp_path / "amazon-beauty" / "sasrec-ce.json").write_text(json.dumps(record(0.05)))
+    control = tmp_path / "ideas" / "amazon-beauty" / "sasrec-ce-item-age.json"
+    control.write_text(json.dumps(record(0.0567)))
+
+    def control_rows() -> list[str]:
+        rows = headline(tmp_path)["headline-amazon-beauty"].splitlines()
+        return [r for r in rows if "ID-only control" in r]
+
+    ours.write_text(json.dumps(record(0.06)))  # without the groups: no control to show
+    assert control_rows() == []
+    ours.write_text(json.dumps(record(0.06, item_age=20)))
+    (row,) = control_rows()
+    assert "0.057" in row and "results/ideas/amazon-beauty/sasrec-ce-item-age.json" in row
+
+
 def test_students_of_another_teacher_show_each_variant_over_its_seeds(tmp_path: Path) -> None:
     from recllm.docgen.tables import _variants_over_seeds
 

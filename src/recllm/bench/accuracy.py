@@ -54,6 +54,10 @@ GENERIC_HEAD = (
     "adapter.use_cross_attention=false",
     "adapter.use_behaviour_weights=false",
     "adapter.use_user_vector=false",
+    # nor the parts a shipped config adds to the item embedding: with no IDs there are none
+    # to drop, and item age groups are ours, not the generic adaptation's
+    "adapter.item_id_dropout=0",
+    "adapter.item_age_buckets=0",
 )
 
 # None: evaluated without training, in this process.
@@ -99,10 +103,14 @@ MODELS: dict[str, ModelSpec | None] = {
     ),
     "ablation-no-user-vector": ModelSpec("{dataset}.yaml", ("adapter.use_user_vector=false",)),
     "ablation-no-id-dropout": ModelSpec("{dataset}.yaml", ("adapter.item_id_dropout=0",)),
+    "ablation-no-item-age": ModelSpec("{dataset}.yaml", ("adapter.item_age_buckets=0",)),
     # Ideas not (yet) in the shipped config: it plus one change, to measure against it.
     "recllm-adapter-missing-id": ModelSpec("{dataset}.yaml", ("adapter.missing_id=learned",)),
     "recllm-adapter-text-init": ModelSpec("{dataset}.yaml", ("adapter.item_id_init=text",)),
-    "recllm-adapter-null-space": ModelSpec("{dataset}.yaml", ("adapter.item_fusion=null_space",)),
+    # (item age groups would shift the frozen text dimensions, so null space goes without)
+    "recllm-adapter-null-space": ModelSpec(
+        "{dataset}.yaml", ("adapter.item_fusion=null_space", "adapter.item_age_buckets=0")
+    ),
     "recllm-adapter-text-alignment": ModelSpec("{dataset}.yaml", ("adapter.text_alignment=0.1",)),
     # more of the IDs dropped, so more of each item rests on its text (aims at the tail)
     "recllm-adapter-id-dropout-0.75": ModelSpec(

@@ -65,6 +65,14 @@ MODEL_LABELS = {
     "recllm-adapter-joint": "L_rec + 0.3 L_gen",
 }
 OURS = "recllm-adapter"
+# An ID-only control for a part of ours that uses no language model (its results under
+# results/ideas/): shown beside ours once our shipped config has the part.
+CONTROLS = {
+    "sasrec-ce-item-age": (
+        ("adapter", "item_age_buckets"),
+        "SASRec-CE with the same item age groups (ID-only control)",
+    ),
+}
 
 
 def _label(path: Path) -> str:
@@ -382,6 +390,17 @@ def _with_seeds(label: str, record: Record) -> str:
     return f"{label}, mean ± sd of {len(seeds)} seeds" if seeds and "test_sd" in record else label
 
 
+def _controls(results: Path, dataset: str, ours: Record) -> list[tuple[str, Record]]:
+    """The ID-only controls of the parts our shipped config uses on ``dataset``: a gain
+    that any ID model gets from the same part is not the language model's."""
+    rows = []
+    for name, ((section, key), label) in CONTROLS.items():
+        path = results / "ideas" / dataset / f"{name}.json"
+        if path.is_file() and ours.get("config", {}).get(section, {}).get(key):
+            rows.append((label, read_record(path) | {"file": str(path.relative_to(results))}))
+    return rows
+
+
 def headline(results: Path) -> dict[str, str]:
     """Per dataset: our model, the strongest baseline and the reference figures."""
     out = {}
@@ -400,6 +419,7 @@ def headline(results: Path) -> dict[str, str]:
                 records[best] | {"file": f"{dataset}/{best}.json"},
             ),
         ]
+        rows += _controls(results, dataset, records[OURS])
         for path in sorted(results.glob(f"{dataset}/**/seed-spread.json")):
             for group, figures in read_record(path)["groups"].items():
                 if group.startswith("all"):  # trained on every window, as the rows above
