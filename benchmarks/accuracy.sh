@@ -20,47 +20,32 @@ SEEDS=(--lr-factors 0.5 1 2 --extend-edges 2 --seeds 0 1 2)
 mkdir -p runs
 
 lane_recllm() {
-    # the rate search alone first (seed 0), so the ideas can run at its rate before seeds
-    # 1 and 2: the search's record is then rewritten as the three-seed one
-    # (an idea the shipped config has since adopted ran under its own name in results/ideas:
-    # --reuse-from takes those runs where the configs now train the same)
+    # the shipped config's rate search (seed 0), then its seeds 1 and 2 at the chosen rate.
+    # It has adopted item age groups, first measured as the idea recllm-adapter-item-age:
+    # --reuse-from takes the runs kept in results/ideas where the configs now train the same
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter --lr-factors 0.5 1 2 \
         --extend-edges 2 --seeds 0 --reuse-from results/ideas "${ONE_THREAD[@]}"
-    local lr
-    lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/recllm-adapter.json'))['config']['trainer']['lr'])")
-    # ideas not yet adopted, one seed at the searched rate, judged on validation: the
-    # cheap ones (text-initialised IDs, AlphaFuse's null space, text alignment: each aims at
-    # the tail targets, where the model trails SASRec-CE; a stronger ID dropout, so more of
-    # each item rests on its text, likewise) first; then an item-age vector, for the new
-    # products where the model trails most (docs/accuracy.md)
-    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-text-init \
-        recllm-adapter-null-space recllm-adapter-text-alignment \
-        recllm-adapter-id-dropout-0.75 recllm-adapter-id-dropout-0.9 \
-        recllm-adapter-item-age --seeds 0 \
-        --runs-dir runs/ideas-bench --results-dir results/ideas --set "${SET[@]}" \
-        "trainer.lr=$lr" --data-dir "$DATA"
-    # item age groups (seed 0: valid N@10 above the shipped config's best by epoch 10,
-    # results/ideas/amazon-beauty/): their seeds 1 and 2 first
-    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-item-age \
-        --seeds 0 1 2 --runs-dir runs/ideas-bench --results-dir results/ideas \
-        --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \
         --reuse-from results/ideas "${ONE_THREAD[@]}"
-    # the ideas that beat the shipped config on validation (seed 0, N@10 against 0.0673,
-    # results/ideas/amazon-beauty/): ID dropout 0.75 (0.0686, by more than the seeds differ)
-    # and text-initialised IDs (0.0682): their seeds 1 and 2, for the three-seed comparison
+    local lr
+    lr=$(python -c "import json; print(json.load(open('results/amazon-beauty/recllm-adapter.json'))['config']['trainer']['lr'])")
+    # ideas not yet adopted, on top of the groups, one seed at the searched rate, judged on
+    # validation: first the two that beat the config before the groups (ID dropout 0.75 and
+    # text-initialised IDs, docs/accuracy.md), then the rest; AlphaFuse's null space runs
+    # without the groups (they would shift its frozen text dimensions)
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-id-dropout-0.75 \
-        recllm-adapter-text-init --seeds 0 1 2 --runs-dir runs/ideas-bench \
+        recllm-adapter-text-init recllm-adapter-text-alignment recllm-adapter-id-dropout-0.9 \
+        recllm-adapter-null-space --seeds 0 --runs-dir runs/ideas-bench \
         --results-dir results/ideas --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
     # then the backbone tuned by LoRA or in full (slower)
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter-lora \
         recllm-adapter-full-backbone --seeds 0 --runs-dir runs/ideas-bench \
         --results-dir results/ideas --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
     # Beauty ablations over the same seeds, at the full model's searched rate
-    recllm bench accuracy --dataset amazon-beauty --models ablation-no-id-dropout \
-        ablation-no-cross-attention ablation-no-behaviour-weights ablation-no-metadata \
-        ablation-no-user-vector --seeds 0 1 2 --runs-dir runs/ablations --results-dir results/ablations \
-        --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
+    recllm bench accuracy --dataset amazon-beauty --models ablation-no-item-age \
+        ablation-no-id-dropout ablation-no-cross-attention ablation-no-behaviour-weights \
+        ablation-no-metadata ablation-no-user-vector --seeds 0 1 2 --runs-dir runs/ablations \
+        --results-dir results/ablations --set "${SET[@]}" "trainer.lr=$lr" --data-dir "$DATA"
 }
 
 lane_baselines() {
