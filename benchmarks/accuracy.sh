@@ -23,8 +23,6 @@ lane_recllm() {
     # the shipped config's rate search (seed 0), then its seeds 1 and 2 at the chosen rate.
     # It has adopted item age groups, first measured as the idea recllm-adapter-item-age:
     # --reuse-from takes the runs kept in results/ideas where the configs now train the same
-    recllm bench accuracy --dataset amazon-beauty --models recllm-adapter --lr-factors 0.5 1 2 \
-        --extend-edges 2 --seeds 0 --reuse-from results/ideas "${ONE_THREAD[@]}"
     recllm bench accuracy --dataset amazon-beauty --models recllm-adapter "${SEEDS[@]}" \
         --reuse-from results/ideas "${ONE_THREAD[@]}"
     local lr

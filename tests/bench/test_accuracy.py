@@ -328,19 +328,22 @@ def test_search_reuse_ignores_what_a_run_fills_in_from_its_data() -> None:
     assert not _same_training(finished, fresh)
 
 
-def test_search_scales_the_backbone_rate_with_the_head_rate(tmp_path: Path) -> None:
-    import argparse
-
-    from recllm.bench.accuracy import MODELS, _trials
-
-    args = argparse.Namespace(
-        configs=write_configs(tmp_path),
+def _search_args(configs: Path, dataset: str, out: Path) -> argparse.Namespace:
+    """What ``_trials`` reads of the CLI's arguments, for building a search's trials."""
+    return argparse.Namespace(
+        configs=configs,
         set=[],
         data_dir=None,
-        runs_dir=tmp_path / "runs",
-        dataset="toy",
-        results_dir=tmp_path / "results",
+        runs_dir=out / "runs",
+        dataset=dataset,
+        results_dir=out / "results",
     )
+
+
+def test_search_scales_the_backbone_rate_with_the_head_rate(tmp_path: Path) -> None:
+    from recllm.bench.accuracy import MODELS, _trials
+
+    args = _search_args(write_configs(tmp_path), "toy", tmp_path)
     spec = MODELS["full-finetune"]
     assert spec is not None
     trials = _trials("full-finetune", spec, args, [0.5, 2])
@@ -388,19 +391,14 @@ def test_each_ablation_and_idea_is_the_shipped_config_with_one_change(name: str)
 
 
 @pytest.mark.parametrize("dataset", ["amazon-beauty", "ml-100k", "ml-1m"])
-def test_every_trained_model_has_a_valid_config_on_each_shipped_dataset(dataset: str) -> None:
+def test_every_trained_model_has_a_valid_config_on_each_shipped_dataset(
+    dataset: str, tmp_path: Path
+) -> None:
     """A model whose overrides clash with what a shipped config adopted later (e.g. ID
     dropout on a head without IDs) would fail only when a long benchmark reaches it."""
     from recllm.bench.accuracy import MODELS, _trials
 
-    args = argparse.Namespace(
-        configs=Path(__file__).resolve().parents[2] / "configs",
-        set=[],
-        runs_dir="runs",
-        results_dir="results",
-        data_dir=None,
-        dataset=dataset,
-    )
+    args = _search_args(Path(__file__).resolve().parents[2] / "configs", dataset, tmp_path)
     for model, spec in MODELS.items():
         if spec is not None:
             _trials(model, spec, args, [1.0])  # a bad combination raises ConfigError
