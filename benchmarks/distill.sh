@@ -4,7 +4,10 @@
 # alone (no teacher), then `recllm bench distill` against the teacher with the student
 # seed of the best validation NDCG@10.
 #
-#   benchmarks/distill.sh DATASET TEACHER_RUN NAME
+#   benchmarks/distill.sh [--students-only] DATASET TEACHER_RUN NAME
+#
+# --students-only stops after the students, for a machine that is busy with other training:
+# the bench step times serving, so run it again without the flag once the machine is quiet.
 #
 # Each run's record goes to results/distill/teacher-NAME/DATASET/, the bench's to
 # results/distill/DATASET.json. A student whose record is there, from the same teacher,
@@ -12,8 +15,13 @@
 # on the machine during its step (the students' training may share it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+students_only=false
+if [[ ${1:-} == --students-only ]]; then
+    students_only=true
+    shift
+fi
 if [[ $# -ne 3 ]]; then
-    echo "usage: $0 DATASET TEACHER_RUN NAME" >&2
+    echo "usage: $0 [--students-only] DATASET TEACHER_RUN NAME" >&2
     exit 2
 fi
 DATASET=$1 TEACHER=$2 NAME=$3
@@ -46,6 +54,10 @@ student distilled-seed-1 "$RUNS-seed-1" trainer.seed=1
 student distilled-seed-2 "$RUNS-seed-2" trainer.seed=2
 student alone "$RUNS-alone" distill.kl_weight=0 distill.attention_weight=0 pre.epochs=0 \
     student.init=random
+if $students_only; then
+    echo "students trained; rerun without --students-only on a quiet machine for the bench"
+    exit 0
+fi
 
 best=$(python - "$RECORDS/$DATASET" <<'EOF'
 import json, sys
