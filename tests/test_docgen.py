@@ -193,6 +193,10 @@ def test_the_headline_shows_the_id_only_control_of_a_part_ours_uses(tmp_path: Pa
     ours.write_text(json.dumps(record(0.06, item_age=20)))
     (row,) = control_rows()
     assert "0.057" in row and "results/ideas/amazon-beauty/sasrec-ce-item-age.json" in row
+    over_seeds = record(0.0567) | {"seeds": [{}, {}, {}], "test_sd": {"ndcg@10": 0.0005}}
+    control.write_text(json.dumps(over_seeds))
+    (row,) = control_rows()
+    assert row.count("mean ± sd of 3 seeds") == 1 and "0.057 ± 0.001" in row
 
 
 def test_students_of_another_teacher_show_each_variant_over_its_seeds(tmp_path: Path) -> None:
