@@ -2,7 +2,8 @@
 
 Both sides train the same config with the same seed in separate ``recllm train``
 processes (the earlier code runs from a temporary git worktree), alternating, and each
-side's best epoch time counts. Their first-epoch loss and validation metrics are
+side's best epoch time counts. The config is the earlier commit's version of it, which
+both sides can read (a later config may use settings the earlier code lacks). Their first-epoch loss and validation metrics are
 compared, so a speed-up that changes what is learnt shows as a difference.
 
     HF_HUB_OFFLINE=1 python benchmarks/train_speed.py --before 615efa4 [--rounds 2]
@@ -54,15 +55,16 @@ def _args() -> argparse.Namespace:
     return args
 
 
-def _train(src: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """One ``recllm train`` run of ``args.config`` with the package in ``src``: each
-    epoch's seconds and loss, and the last validation's metrics."""
+def _train(src: Path, args: argparse.Namespace, out: Path, tree: Path) -> dict[str, Any]:
+    """One ``recllm train`` run of ``args.config`` as of the earlier commit (checked out
+    in ``tree``) with the package in ``src``: each epoch's seconds and loss, and the last
+    validation's metrics."""
     command = [
         sys.executable,
         "-m",
         "recllm",
         "train",
-        str(REPO_ROOT / args.config),
+        str(tree / args.config),
         f"output_dir={out}",
         f"trainer.epochs={args.epochs}",
         f"trainer.eval_every={args.epochs}",
@@ -83,7 +85,7 @@ def _train(src: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     }
 
 
-def _evaluate(src: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+def _evaluate(src: Path, args: argparse.Namespace, out: Path, tree: Path) -> dict[str, Any]:
     """One ``recllm evaluate`` of the trained run ``args.evaluate`` on validation with the
     package in ``src``; the evaluation loop's seconds and the metrics."""
     command = [sys.executable, "-m", "recllm", "evaluate", str(args.evaluate.resolve())]
@@ -129,7 +131,7 @@ def main() -> dict[str, Any]:
             for round_ in range(args.rounds):
                 for side, src in sources.items():
                     print(f"round {round_ + 1}/{args.rounds}: {side}", flush=True)
-                    runs[side].append(measure(src, args, Path(tmp) / f"{side}-{round_}"))
+                    runs[side].append(measure(src, args, Path(tmp) / f"{side}-{round_}", tree))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO_ROOT)
     before, after = _side(runs["before"], timed), _side(runs["after"], timed)
@@ -138,7 +140,10 @@ def main() -> dict[str, Any]:
         what = f"recllm evaluate {args.evaluate} --stage valid"
         difference = {}
     else:
-        what = f"recllm train {args.config} for {args.epochs} epoch(s), seed 0"
+        what = (
+            f"recllm train {args.config} as of commit {args.before} for {args.epochs} "
+            "epoch(s), seed 0"
+        )
         difference = {"final_loss": round(after["losses"][-1] - before["losses"][-1], 5)}
     figures = {
         "benchmark": "eval_speed" if args.evaluate else "train_speed",
