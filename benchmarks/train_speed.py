@@ -3,8 +3,9 @@
 Both sides train the same config with the same seed in separate ``recllm train``
 processes (the earlier code runs from a temporary git worktree), alternating, and each
 side's best epoch time counts. The config is the earlier commit's version of it, which
-both sides can read (a later config may use settings the earlier code lacks). Their first-epoch loss and validation metrics are
-compared, so a speed-up that changes what is learnt shows as a difference.
+both sides can read (a later config may use settings the earlier code lacks). Their
+first-epoch loss and validation metrics are compared, so a speed-up that changes what is
+learnt shows as a difference.
 
     HF_HUB_OFFLINE=1 python benchmarks/train_speed.py --before 615efa4 [--rounds 2]
 
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +57,15 @@ def _args() -> argparse.Namespace:
     return args
 
 
-def _train(src: Path, args: argparse.Namespace, out: Path, tree: Path) -> dict[str, Any]:
-    """One ``recllm train`` run of ``args.config`` as of the earlier commit (checked out
-    in ``tree``) with the package in ``src``: each epoch's seconds and loss, and the last
-    validation's metrics."""
+def _train(src: Path, args: argparse.Namespace, out: Path, config: Path) -> dict[str, Any]:
+    """One ``recllm train`` run of ``config`` with the package in ``src``: each epoch's
+    seconds and loss, and the last validation's metrics."""
     command = [
         sys.executable,
         "-m",
         "recllm",
         "train",
-        str(tree / args.config),
+        str(config),
         f"output_dir={out}",
         f"trainer.epochs={args.epochs}",
         f"trainer.eval_every={args.epochs}",
@@ -85,7 +86,7 @@ def _train(src: Path, args: argparse.Namespace, out: Path, tree: Path) -> dict[s
     }
 
 
-def _evaluate(src: Path, args: argparse.Namespace, out: Path, tree: Path) -> dict[str, Any]:
+def _evaluate(src: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One ``recllm evaluate`` of the trained run ``args.evaluate`` on validation with the
     package in ``src``; the evaluation loop's seconds and the metrics."""
     command = [sys.executable, "-m", "recllm", "evaluate", str(args.evaluate.resolve())]
@@ -116,7 +117,7 @@ def _side(runs: list[dict[str, Any]], timed: str) -> dict[str, Any]:
 
 def main() -> dict[str, Any]:
     args = _args()
-    measure, timed = (_evaluate, "evaluation") if args.evaluate else (_train, "epoch")
+    timed = "evaluation" if args.evaluate else "epoch"
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
@@ -127,11 +128,13 @@ def main() -> dict[str, Any]:
             cwd=REPO_ROOT,
         )
         try:
+            # training reads the earlier commit's config, which both codes understand
+            measure = _evaluate if args.evaluate else partial(_train, config=tree / args.config)
             sources = {"before": tree / "src", "after": REPO_ROOT / "src"}
             for round_ in range(args.rounds):
                 for side, src in sources.items():
                     print(f"round {round_ + 1}/{args.rounds}: {side}", flush=True)
-                    runs[side].append(measure(src, args, Path(tmp) / f"{side}-{round_}", tree))
+                    runs[side].append(measure(src, args, Path(tmp) / f"{side}-{round_}"))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO_ROOT)
     before, after = _side(runs["before"], timed), _side(runs["after"], timed)
