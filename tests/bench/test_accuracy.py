@@ -373,7 +373,7 @@ def test_each_ablation_and_idea_is_the_shipped_config_with_one_change(name: str)
     shipped_path = Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"
     shipped = _flat(_resolved_config(shipped_path, []))
     variants = [m for m in MODELS if m.startswith(("ablation-", "recllm-adapter-"))]
-    assert len(variants) == 15
+    assert len(variants) == 16
     for model in variants:
         spec = MODELS[model]
         assert spec is not None

@@ -296,6 +296,35 @@ def test_item_age_groups_add_one_learned_vector_per_group(tmp_path: Path) -> Non
         AdapterConfig(item_age_buckets=4, item_fusion="null_space")
 
 
+def test_id_dropout_spares_the_newest_age_groups_in_training() -> None:
+    """``id_dropout_spares_newest``: the newest groups' IDs are never dropped in training;
+    the other items' IDs are dropped at the usual rate."""
+    m = model(item_id_dropout=0.9, item_age_buckets=4, id_dropout_spares_newest=1)
+    adapter = m.adapter
+    assert adapter.item_ids is not None and adapter.age_bucket is not None
+    adapter.set_item_ages(np.arange(N_ITEMS, dtype=np.float64))  # the last 5 items newest
+    newest = adapter.age_bucket[:N_ITEMS] == 3
+    assert int(newest.sum()) == 5
+    m.eval()
+    with_ids = m.item_embeddings()
+    m.train()
+    ever_dropped = torch.zeros(N_ITEMS, dtype=torch.bool)
+    torch.manual_seed(0)
+    for _ in range(5):
+        ever_dropped |= ~torch.isclose(m.item_embeddings(), with_ids).all(1)
+    assert not ever_dropped[newest].any()  # at 0.9, five draws drop nearly every other item
+    assert int(ever_dropped[~newest].sum()) == int((~newest).sum())
+
+
+def test_id_dropout_spares_newest_is_validated() -> None:
+    with pytest.raises(ConfigError, match="id_dropout_spares_newest must be in"):
+        AdapterConfig(item_id_dropout=0.5, item_age_buckets=4, id_dropout_spares_newest=4)
+    with pytest.raises(ConfigError, match="id_dropout_spares_newest must be in"):
+        AdapterConfig(item_id_dropout=0.5, id_dropout_spares_newest=1)  # no age groups
+    with pytest.raises(ConfigError, match="needs item_id_dropout"):
+        AdapterConfig(item_age_buckets=4, id_dropout_spares_newest=1)
+
+
 def test_age_groups_rank_items_so_tied_times_leave_no_group_empty() -> None:
     """Coarse timestamps tie many items; ranking (ties by id) still fills every group."""
     tied = np.array([5.0] * 9 + [6.0, 7.0, 8.0])  # 9 of 12 items share the oldest time

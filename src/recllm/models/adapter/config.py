@@ -62,6 +62,11 @@ class AdapterConfig:
             after training) counts as newest. On Beauty the test targets lean to new
             products, which an ID-only model learns from co-occurrence and the item
             texts cannot say.
+        id_dropout_spares_newest: the newest this many of the ``item_age_buckets`` groups
+            keep their IDs in training (0: ID dropout applies to all). New items have the
+            fewest interactions to train an ID from, and on Beauty their IDs are what
+            ranks one new item above another: without ID dropout the newest 5 % gain and
+            the older items lose.
         use_metadata: use the items' pooled and token metadata embeddings (off: ID only).
         use_cross_attention: fuse each step with its item's metadata tokens.
         use_behaviour_weights: bias the aggregator and inputs by behaviour weights.
@@ -92,6 +97,7 @@ class AdapterConfig:
     text_alignment: float = 0.0
     alignment_temperature: float = 0.1
     item_age_buckets: int = 0
+    id_dropout_spares_newest: int = 0
     use_metadata: bool = True
     use_cross_attention: bool = True
     use_behaviour_weights: bool = True
@@ -150,6 +156,7 @@ class AdapterConfig:
                 "(it aligns each ID embedding with its item's projected text)"
             )
         problems += group_count_problems(self.item_age_buckets)
+        problems += self.spared_group_problems()
         if not (self.use_item_ids or self.use_metadata):
             problems.append(
                 "use_item_ids and use_metadata cannot both be off: items need some representation"
@@ -159,6 +166,20 @@ class AdapterConfig:
                 "use_cross_attention needs use_metadata (it attends to metadata tokens); turn it off too"
             )
         ConfigError.collect("adapter", problems)
+
+    def spared_group_problems(self) -> list[str]:
+        """What is wrong with ``id_dropout_spares_newest``."""
+        spared = self.id_dropout_spares_newest
+        if not spared:
+            return []
+        if not 0 < spared < self.item_age_buckets:
+            return [
+                f"id_dropout_spares_newest must be in [0, item_age_buckets="
+                f"{self.item_age_buckets}), got {spared}"
+            ]
+        if not self.item_id_dropout:
+            return ["id_dropout_spares_newest needs item_id_dropout > 0 (nothing is dropped)"]
+        return []
 
     def fusion_problems(self) -> list[str]:
         """What is wrong with the ID/text fusion settings; the adapter asks again once

@@ -214,7 +214,8 @@ class RecAdapter(ItemAgeMixin):
         """(N + 1, d_ids) the ID embedding each item is scored with. In training, whole
         rows are dropped with probability ``item_id_dropout`` (not rescaled), so a dropped
         item looks like one that never trained; a dropped or never-trained item gets the
-        ``missing_id`` stand-in (zero: its row as it is, near its small initial values)."""
+        ``missing_id`` stand-in (zero: its row as it is, near its small initial values).
+        Items in the ``id_dropout_spares_newest`` newest age groups are never dropped."""
         assert self.item_ids is not None
         ids = self.item_ids.weight
         rate = self.config.item_id_dropout
@@ -223,6 +224,11 @@ class RecAdapter(ItemAgeMixin):
             if self.training and rate
             else None
         )
+        spared = self.config.id_dropout_spares_newest
+        if kept is not None and spared:
+            assert self.item_age is not None and self.age_bucket is not None
+            newest = self.age_bucket >= self.item_age.num_embeddings - spared  # (N + 1,)
+            kept = kept | newest.unsqueeze(-1)
         if self.missing_id is None:
             return ids if kept is None else ids * kept.to(ids.dtype)
         assert self.has_id is not None  # kept whenever missing_id is learned
