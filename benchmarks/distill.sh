@@ -11,7 +11,8 @@
 #
 # Each run's record goes to results/distill/teacher-NAME/DATASET/, the bench's to
 # results/distill/DATASET.json. A student whose record is there, from the same teacher,
-# is not trained again, so a rerun resumes. The bench times serving: nothing else may run
+# is not trained again, and one cut off mid-run continues from its last checkpoint, so a
+# rerun resumes. The bench times serving: nothing else may run
 # on the machine during its step (the students' training may share it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,13 +41,25 @@ sys.exit(not (record.is_file() and json.loads(record.read_text())["distill"]["te
 EOF
 }
 
+# --resume when FOLDER holds a run cut off while distilling from TEACHER, else --overwrite
+# (recllm distill refuses to resume a run whose settings differ)
+continuation() {
+    python - "$1/distill_config.json" "$TEACHER" <<'EOF'
+import json, sys
+from pathlib import Path
+saved = Path(sys.argv[1])
+same = saved.is_file() and json.loads(saved.read_text())["teacher"] == sys.argv[2]
+print("--resume" if same else "--overwrite")
+EOF
+}
+
 student() {  # record name, run folder, overrides...
     local name=$1 folder=$2
     shift 2
     trained "$name" && return
     recllm distill "configs/distill/$DATASET.yaml" "teacher=$TEACHER" "$@" \
-        trainer.num_threads=1 trainer.progress=false "output_dir=$folder" --overwrite \
-        --data-dir "$DATA" --results-dir "$RECORDS" --name "$name"
+        trainer.num_threads=1 trainer.progress=false "output_dir=$folder" \
+        "$(continuation "$folder")" --data-dir "$DATA" --results-dir "$RECORDS" --name "$name"
 }
 
 student distilled "$RUNS"

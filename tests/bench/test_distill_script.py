@@ -67,3 +67,33 @@ def test_a_wrong_call_says_how_to_call_it(tmp_path: Path) -> None:
     done = run_script(SCRIPT.parents[1], "ml-toy")
     assert done.returncode == 2
     assert "usage:" in done.stderr and "DATASET TEACHER_RUN NAME" in done.stderr
+
+
+def test_a_student_cut_off_mid_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    from recllm.config import from_dict
+    from recllm.distill.config import DistillConfig
+    from recllm.distill.recipe import DistillRecipe
+
+    teacher = teacher_run(tmp_path)
+    tree = tmp_path / "repo"
+    (tree / "benchmarks").mkdir(parents=True)
+    shutil.copy(SCRIPT, tree / "benchmarks" / "distill.sh")
+    config = toy_distill_raw(teacher, tmp_path / "unused", pre={"epochs": 0})
+    (tree / "configs" / "distill").mkdir(parents=True)
+    (tree / "configs" / "distill" / "ml-toy.yaml").write_text(yaml.safe_dump(config))
+    # the seed-0 student as the script starts it, stopped after its first epoch
+    folder = tree / "runs" / "distill" / "teacher-toy-ml-toy"
+    cut_off = from_dict(DistillConfig, {**config, "output_dir": str(folder)})
+    cut_off.trainer.num_threads = 1
+    recipe = DistillRecipe(cut_off, data_dir=tree.parent / "ml-toy")
+    recipe.setup()
+    recipe.train(until_epoch=1)
+    recipe.cleanup()
+
+    done = run_script(tree, "--students-only", "ml-toy", str(teacher), "toy")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(epoch 1 done)" in done.stderr  # continued, not started again
+    record = json.loads(
+        (tree / "results" / "distill" / "teacher-toy" / "ml-toy" / "distilled.json").read_text()
+    )
+    assert record["epochs_run"] == 2

@@ -147,10 +147,12 @@ def distill_config(teacher: Path, out: Path, **sections) -> DistillConfig:
     return from_dict(DistillConfig, toy_distill_raw(teacher, out, **sections))
 
 
-def distill(config: DistillConfig) -> DistillRecipe:
-    recipe = DistillRecipe(config)
+def distill(
+    config: DistillConfig, resume: bool = False, until_epoch: int | None = None
+) -> DistillRecipe:
+    recipe = DistillRecipe(config, resume=resume)
     recipe.setup()
-    recipe.train()
+    recipe.train(until_epoch)
     recipe.cleanup()
     return recipe
 
@@ -224,6 +226,34 @@ def test_init_from_teacher_copies_mapped_layers_when_shapes_fit(toy_teacher: Pat
         "model.encoder.layer.1.attention.self.query.weight"
     ]
     assert torch.equal(layer0, source)
+
+
+def test_an_interrupted_distillation_resumes_where_it_stopped(
+    toy_teacher: Path, tmp_path: Path
+) -> None:
+    straight = distill(distill_config(toy_teacher, tmp_path / "straight"))
+    interrupted = distill(distill_config(toy_teacher, tmp_path / "resumed"), until_epoch=1)
+    assert interrupted.state["epoch"] == 1
+    resumed = distill(distill_config(toy_teacher, tmp_path / "resumed"), resume=True)
+    # pre-distillation is not repeated: its record comes back from the checkpoint
+    assert resumed.state["pre"] == interrupted.state["pre"]
+    assert [h["epoch"] for h in resumed.state["history"]] == [1, 2]
+    a = {n: p for n, p in straight.model.named_parameters() if p.requires_grad}
+    b = {n: p for n, p in resumed.model.named_parameters() if p.requires_grad}
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_resuming_with_other_distillation_settings_is_refused(
+    toy_teacher: Path, tmp_path: Path
+) -> None:
+    distill(distill_config(toy_teacher, tmp_path / "run", pre={"epochs": 0}), until_epoch=1)
+    changed = distill_config(
+        toy_teacher, tmp_path / "run", pre={"epochs": 0}, distill={"kl_weight": 0.9}
+    )
+    with pytest.raises(ConfigError, match=r"resume: the config differs .*distill\.kl_weight"):
+        DistillRecipe(changed, resume=True).setup()
 
 
 def test_student_trained_alone_needs_no_teacher_outputs(toy_teacher: Path, tmp_path: Path) -> None:

@@ -106,6 +106,14 @@ class DistillRecipe(TrainRecipe):
             self.cleanup(failed=True)  # no partial run folder, lock released
             raise
 
+    def _check_resume_config(self) -> None:
+        """The student's training config and the distillation settings (teacher, loss
+        weights, pre-distillation) must both be those the run was started with."""
+        super()._check_resume_config()
+        self._require_same_config(
+            self.output_dir / "distill_config.json", DistillConfig, self.distill_config
+        )
+
     def _spec(self) -> TeacherSpec:
         d = self.distill_config.distill
         layers = tuple(self.layer_map) if d.attention_weight > 0 else ()

@@ -501,7 +501,11 @@ class TrainRecipe:
 
     def _check_resume_config(self) -> None:
         """A resumed run needs the config it was started with."""
-        saved = self.output_dir / "config.json"
+        self._require_same_config(self.output_dir / "config.json", TrainConfig, self.config)
+
+    def _require_same_config(self, saved: Path, schema: type, current: Any) -> None:
+        """Refuse to resume when ``current`` differs from the config saved at ``saved``
+        (an instance of ``schema``) in anything but :data:`_RESUMABLE_CHANGES`."""
         if not saved.is_file():
             return
         with damaged_file_errors(saved):
@@ -509,12 +513,12 @@ class TrainRecipe:
         # settings added to the config since the run started count as their defaults
         # (a new setting's default must train as the code did before it existed)
         try:
-            before = _flatten(to_dict(from_dict(TrainConfig, started)))
+            before = _flatten(to_dict(from_dict(schema, started)))
         except ConfigError as error:
             raise ConfigError(
                 f"resume: {saved} is not a config this version can resume: {error}"
             ) from error
-        now = _flatten(to_dict(self.config))
+        now = _flatten(to_dict(current))
         changed = sorted(
             k
             for k in before.keys() | now.keys()
@@ -819,6 +823,9 @@ _RESUMABLE_CHANGES = {
     "trainer.keep_checkpoints",
     "data.data_dir",
     "data.cache_dir",
+    # the folder the run is resumed in is the one it was saved in, however it is spelt
+    # (relative or absolute) and wherever it has been moved
+    "output_dir",
     # how many processes share the work, and how, is not part of the result: a run
     # resumes at another world size and strategy (sharded checkpoints reshard)
     "trainer.strategy",
