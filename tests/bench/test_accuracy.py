@@ -144,7 +144,7 @@ def test_lr_search_keeps_the_best_validation_trial_and_resumes(
     stamp = {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()}
     assert main([*search, "--set", "trainer.num_threads=1"]) == 0
     assert {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()} == stamp
-    assert main([*search, "--set", "trainer.seed=5"]) == 0
+    assert main([*search, "--set", "trainer.weight_decay=0.02"]) == 0
     assert all((runs / n / "results.json").stat().st_mtime_ns != t for n, t in stamp.items())
 
 
@@ -174,7 +174,7 @@ def test_lr_search_resumes_from_the_trial_records_kept_with_the_results(
     assert again["search"]["trials"] == chosen["search"]["trials"]
 
     # a kept record of a different config is not taken for this trial
-    assert main([*search, "--set", "trainer.seed=5"]) == 0
+    assert main([*search, "--set", "trainer.weight_decay=0.02"]) == 0
     assert (runs / "lr-0.001" / "results.json").is_file()
 
 
@@ -214,7 +214,7 @@ def test_seeds_rerun_the_chosen_rate_and_report_mean_and_sd(
     runs = tmp_path / "runs" / "toy" / "sasrec-ce"
     rate = record["search"]["chosen"].split()[0].removeprefix("trainer.lr=")
     assert sorted(d.name for d in runs.iterdir()) == sorted(
-        ["lr-0.001", "lr-0.01", f"lr-{rate}-seed-4"]
+        ["lr-0.001-seed-3", "lr-0.01-seed-3", f"lr-{rate}-seed-4"]
     )
     reseeded = json.loads((runs / f"lr-{rate}-seed-4" / "results.json").read_text())
     assert reseeded["config"]["trainer"]["seed"] == 4
@@ -234,6 +234,26 @@ def test_seeds_rerun_the_chosen_rate_and_report_mean_and_sd(
     assert [s["seed"] for s in alone["seeds"]] == [0, 1]
     assert main([*argv, "--models", "sasrec-ce", "--seeds", "1", "1"]) == 2
     assert "--seeds must be distinct" in capsys.readouterr().err
+
+
+def test_a_later_seed_run_alone_never_replaces_another_seeds_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--seeds 1`` after ``--seeds 0`` (say, seeds spread over two processes) trains
+    seed 1 in its own folder and leaves seed 0's finished run and record as they were."""
+    argv, results = bench_argv(tmp_path)
+    assert main([*argv, "--models", "sasrec-ce", "--seeds", "0"]) == 0
+    runs = tmp_path / "runs" / "toy" / "sasrec-ce"
+    kept = results / "toy" / "trials" / "sasrec-ce"
+    first = (runs / "lr-0.01" / "results.json").read_text()
+    assert main([*argv, "--models", "sasrec-ce", "--seeds", "1"]) == 0
+    assert (runs / "lr-0.01" / "results.json").read_text() == first
+    assert json.loads((kept / "lr-0.01.json").read_text())["config"]["trainer"]["seed"] == 0
+    assert json.loads((kept / "lr-0.01-seed-1.json").read_text())["config"]["trainer"]["seed"] == 1
+    # and the three seeds together reuse both runs
+    stamps = {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()}
+    assert main([*argv, "--models", "sasrec-ce", "--seeds", "0", "1"]) == 0
+    assert {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()} == stamps
 
 
 def test_a_grid_is_extended_past_the_end_where_its_best_rate_lies() -> None:
@@ -426,5 +446,6 @@ def test_reuse_from_takes_a_kept_run_of_the_same_config_under_another_results_fo
     )
 
     # a kept run that trains something else is not taken
-    assert main([*search, "--reuse-from", str(tmp_path / "ideas"), "--set", "trainer.seed=5"]) == 0
+    reuse = ["--reuse-from", str(tmp_path / "ideas")]
+    assert main([*search, *reuse, "--set", "trainer.weight_decay=0.02"]) == 0
     assert (runs / "lr-0.01" / "results.json").is_file()

@@ -13,6 +13,9 @@ is searched past that end, up to N more runs, by the same rule for every model. 
 ``--seeds`` the search runs on the first seed and the
 chosen learning rate is rerun on the others; the record's ``test`` is then the mean over
 the seeds, ``test_sd`` their sample standard deviation, and ``seeds`` each seed's figures.
+Each seed trains in a folder of its own (``lr-RATE``, ``lr-RATE-seed-N`` for seeds other
+than 0), so the seeds of one model can run in separate processes (``--seeds 1`` in one,
+``--seeds 2`` in another, then ``--seeds 0 1 2`` to collect them).
 Finished trials whose saved config matches are reused, and a trial cut off mid-run
 continues from its last checkpoint, so an interrupted search resumes. Each trial's record
 is also kept under ``results/<dataset>/trials/<model>/``, beside the results it produced,
@@ -230,6 +233,7 @@ class Trial:
     command: list[str]
     config: dict[str, Any]
     record_copy: Path
+    rate: str  # the learning rate as its folder names it
 
 
 def _resolved_config(config: Path, overrides: list[str]) -> dict[str, Any]:
@@ -258,7 +262,7 @@ def _trials(
             overrides += (f"trainer.backbone_lr={backbone_lr * factor:.6g}",)
         if seed is not None:
             overrides += (f"trainer.seed={seed}",)
-        trials.append(_trial(name, spec, args, overrides, f"lr-{lr * factor:.6g}"))
+        trials.append(_trial(name, spec, args, overrides, f"{lr * factor:.6g}"))
     return trials
 
 
@@ -273,25 +277,32 @@ def _beyond_edge(factors: list[float], best: float) -> float | None:
 
 
 def _trial(
-    name: str, spec: ModelSpec, args: argparse.Namespace, overrides: tuple[str, ...], folder: str
+    name: str, spec: ModelSpec, args: argparse.Namespace, overrides: tuple[str, ...], rate: str
 ) -> Trial:
-    """One run of ``name`` with ``overrides``, in ``<runs>/<dataset>/<name>/<folder>``."""
+    """One run of ``name`` with ``overrides`` (learning rate ``rate``), in
+    ``<runs>/<dataset>/<name>/<folder>`` (:func:`trial_folder`)."""
     config = config_path(name, spec, args.dataset, args)
+    resolved = _resolved_config(config, [*spec.overrides, *args.set, *overrides])
+    folder = trial_folder(rate, resolved["trainer"]["seed"])
     output_dir = Path(args.runs_dir) / args.dataset / name / folder
+    resolved["output_dir"] = str(output_dir)
     command = train_command(name, spec, args.dataset, args, overrides, output_dir)
-    base = [*spec.overrides, *args.set]
-    resolved = _resolved_config(config, [*base, *overrides, f"output_dir={output_dir}"])
     record_copy = Path(args.results_dir) / args.dataset / "trials" / name / f"{folder}.json"
-    return Trial(overrides, output_dir, command, resolved, record_copy)
+    return Trial(overrides, output_dir, command, resolved, record_copy, rate)
+
+
+def trial_folder(rate: str, seed: int) -> str:
+    """A trial's folder (and record) name: ``lr-RATE``, with ``-seed-N`` unless the seed
+    is 0. Each seed has its own, so a run on one seed never replaces another seed's."""
+    return f"lr-{rate}" + (f"-seed-{seed}" if seed else "")
 
 
 def _reseeded(trial: Trial, seed: int, name: str, args: argparse.Namespace) -> Trial:
-    """``trial`` rerun on another seed (its folder gets a ``-seed-N`` suffix)."""
+    """``trial`` rerun on another seed."""
     spec = MODELS[name]
     assert spec is not None, f"{name} is not a trained model"
     overrides = tuple(o for o in trial.overrides if not o.startswith("trainer.seed="))
-    folder = f"{trial.output_dir.name}-seed-{seed}"
-    return _trial(name, spec, args, (*overrides, f"trainer.seed={seed}"), folder)
+    return _trial(name, spec, args, (*overrides, f"trainer.seed={seed}"), trial.rate)
 
 
 # Settings that change how a run is executed, not what it learns, and values a run fills in
