@@ -31,8 +31,9 @@ def run_script(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
-def test_students_are_trained_once_and_the_best_on_validation_is_benched(tmp_path: Path) -> None:
+def script_tree(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """A toy teacher run, and a copy of the repository's layout that the script reads
+    (the script and a student config ``configs/distill/ml-toy.yaml``, returned as a dict)."""
     teacher = teacher_run(tmp_path)
     tree = tmp_path / "repo"
     (tree / "benchmarks").mkdir(parents=True)
@@ -40,6 +41,12 @@ def test_students_are_trained_once_and_the_best_on_validation_is_benched(tmp_pat
     config = toy_distill_raw(teacher, tmp_path / "unused", pre={"epochs": 0})
     (tree / "configs" / "distill").mkdir(parents=True)
     (tree / "configs" / "distill" / "ml-toy.yaml").write_text(yaml.safe_dump(config))
+    return teacher, tree, config
+
+
+@pytest.mark.slow
+def test_students_are_trained_once_and_the_best_on_validation_is_benched(tmp_path: Path) -> None:
+    teacher, tree, _ = script_tree(tmp_path)
 
     done = run_script(tree, "ml-toy", str(teacher), "toy")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -74,13 +81,7 @@ def test_a_student_cut_off_mid_run_continues_from_its_checkpoint(tmp_path: Path)
     from recllm.distill.config import DistillConfig
     from recllm.distill.recipe import DistillRecipe
 
-    teacher = teacher_run(tmp_path)
-    tree = tmp_path / "repo"
-    (tree / "benchmarks").mkdir(parents=True)
-    shutil.copy(SCRIPT, tree / "benchmarks" / "distill.sh")
-    config = toy_distill_raw(teacher, tmp_path / "unused", pre={"epochs": 0})
-    (tree / "configs" / "distill").mkdir(parents=True)
-    (tree / "configs" / "distill" / "ml-toy.yaml").write_text(yaml.safe_dump(config))
+    teacher, tree, config = script_tree(tmp_path)
     # the seed-0 student as the script starts it, stopped after its first epoch
     folder = tree / "runs" / "distill" / "teacher-toy-ml-toy"
     cut_off = from_dict(DistillConfig, {**config, "output_dir": str(folder)})
