@@ -12,6 +12,7 @@ from recllm.cli import build_parser
 from recllm.docgen import generate, readme_with_tables, render_cli
 from recllm.docgen.figures import check_files, check_text
 from recllm.docgen.markdown import Column, table
+from recllm.errors import RecLLMError
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -273,3 +274,8 @@ def test_ideas_trained_by_hand_and_by_the_benchmark_share_one_table(tmp_path: Pa
     ]
     assert "`trainer.lr=0.003`" in rows[1] and "0.0400" in rows[1]
     assert "beauty/ideas" in lines[-1] and "ideas/beauty" in lines[-1]
+
+    # an analysis file among the runs' records is named in a clear error
+    (tmp_path / "ideas" / "beauty" / "target-age.json").write_text(json.dumps({"buckets": []}))
+    with pytest.raises(RecLLMError, match=r"target-age\.json: not a training run's record"):
+        ideas(tmp_path)

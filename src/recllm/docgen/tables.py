@@ -26,6 +26,7 @@ from recllm.docgen.markdown import (
 )
 from recllm.docgen.privacy_tables import privacy
 from recllm.docgen.scale_tables import scale_tables
+from recllm.errors import RecLLMError
 from recllm.report import PUBLISHED_ANCHORS
 
 
@@ -527,6 +528,17 @@ def _best_valid(metric: str) -> Callable[[Record], Any]:
     return cell
 
 
+def _run_record(path: Path) -> Record:
+    """A training run's record; an analysis file among them is named, not ranked."""
+    record = read_record(path)
+    if get(record, "valid_best/ndcg@10") is None:
+        raise RecLLMError(
+            f"{path}: not a training run's record (no valid_best); the ideas folders hold "
+            "one record per run, so keep analyses such as target_popularity.py's elsewhere"
+        )
+    return record
+
+
 def ideas(results: Path) -> dict[str, str]:
     """Issue 26's ideas on validation, one seed each, beside the shipped config's run:
     trained by hand (``results/<dataset>/ideas/``) or as models of ``recllm bench
@@ -539,7 +551,7 @@ def ideas(results: Path) -> dict[str, str]:
         folders.setdefault(folder.name, []).append(folder)
     for dataset, found in sorted(folders.items()):
         trials = sorted(
-            ((f"`{p.stem}`", read_record(p)) for folder in found for p in folder.glob("*.json")),
+            ((f"`{p.stem}`", _run_record(p)) for folder in found for p in folder.glob("*.json")),
             key=lambda row: get(row[1], "valid_best/ndcg@10"),
         )
         shipped_path = results / dataset / f"{OURS}.json"
