@@ -12,8 +12,8 @@
 # Each run's record goes to results/distill/teacher-NAME/DATASET/, the bench's to
 # results/distill/DATASET.json. A student whose record is there, from the same teacher,
 # is not trained again, and one cut off mid-run continues from its last checkpoint, so a
-# rerun resumes. The bench times serving: nothing else may run
-# on the machine during its step (the students' training may share it).
+# rerun resumes. The bench times serving: nothing else may run on the machine during its
+# step (the students' training may share it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 students_only=false

@@ -250,7 +250,7 @@ def test_a_later_seed_run_alone_never_replaces_another_seeds_run(
     assert (runs / "lr-0.01" / "results.json").read_text() == first
     assert json.loads((kept / "lr-0.01.json").read_text())["config"]["trainer"]["seed"] == 0
     assert json.loads((kept / "lr-0.01-seed-1.json").read_text())["config"]["trainer"]["seed"] == 1
-    # and the three seeds together reuse both runs
+    # and both seeds together reuse both runs
     stamps = {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()}
     assert main([*argv, "--models", "sasrec-ce", "--seeds", "0", "1"]) == 0
     assert {d.name: (d / "results.json").stat().st_mtime_ns for d in runs.iterdir()} == stamps
